@@ -1,0 +1,1 @@
+"""The randgym environments: one sub-package per task."""

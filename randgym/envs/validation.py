@@ -1,0 +1,30 @@
+"""Checks of constructor arguments that name the offending value and what was expected."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+import numpy as np
+
+
+def check_int(name: str, value: object, minimum: int) -> int:
+    """Returns `value` as an int, or raises ValueError unless it is an integer >= `minimum`."""
+    if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}={value!r} must be an integer >= {minimum}")
+    return int(value)
+
+
+def check_float(name: str, value: object, low: float = -np.inf, high: float = np.inf) -> float:
+    """Returns `value` as a float, or raises ValueError unless it is finite and in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+        raise ValueError(f"{name}={value!r} must be a number")
+    if not (np.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name}={value!r} must be a finite number in [{low}, {high}]")
+    return float(value)
+
+
+def check_choice(name: str, value: object, choices: Collection[str]) -> str:
+    """Returns `value`, or raises ValueError unless it is one of `choices`."""
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; expected one of {sorted(choices)}")
+    return str(value)
