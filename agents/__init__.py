@@ -1,0 +1,1 @@
+"""Policies and training for learning randomized algorithms: torch lives here."""
