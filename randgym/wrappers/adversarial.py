@@ -1,0 +1,268 @@
+"""An oblivious adversary that picks each episode's instance, and the wrapper that asks it.
+
+The adversary knows the instance space (through the env's generator) and, if it likes, the
+agent's past returns, but never the agent's random seed: it is the *oblivious adversary* of
+the paper. Each adversary owns its own `np.random.Generator`, never the env's.
+
+    >>> env = AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), TrackingAdversary(q=8))
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from randgym.envs.generator import InstanceGenerator
+
+
+class Adversary(ABC):
+    """Chooses instances. The wrapper calls `bind` once, then `propose` / `observe` per episode.
+
+    Args:
+        seed: Seed of the adversary's own random generator.
+    """
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.generator: InstanceGenerator | None = None
+
+    def bind(self, generator: InstanceGenerator) -> None:
+        """Attaches the instance space; an adversary shared by several envs is bound once."""
+        if self.generator is None:
+            self.generator = generator
+            self._on_bind()
+        elif self.generator.num_instances != generator.num_instances:
+            raise ValueError(
+                f"{type(self).__name__} is already bound to an instance space of "
+                f"{self.generator.num_instances} instances, not {generator.num_instances}"
+            )
+
+    def _on_bind(self) -> None:
+        """Prepares the adversary once its instance space is known."""
+        return None
+
+    @abstractmethod
+    def propose(self) -> Any:
+        """The instance of the next episode."""
+
+    def observe(self, instance: Any, episode_return: float) -> None:
+        """Learns the return the agent got on `instance` (default: ignored)."""
+        return None
+
+    def _bound_generator(self) -> InstanceGenerator:
+        if self.generator is None:
+            raise RuntimeError(f"{type(self).__name__} is not bound; wrap an env with it first")
+        return self.generator
+
+    def _candidates(self, instances: Sequence[Any] | None) -> list[Any]:
+        generator = self._bound_generator()
+        if instances is not None:
+            candidates = [generator.validate(instance) for instance in instances]
+        elif generator.num_instances is None or generator.num_instances > 10**7:
+            raise ValueError(
+                f"{type(self).__name__} cannot enumerate {generator.num_instances} instances; "
+                "pass a candidate list with instances=..."
+            )
+        else:
+            candidates = list(generator.instances())
+        if not candidates:
+            raise ValueError(f"{type(self).__name__} needs at least one candidate instance")
+        return candidates
+
+
+class UniformAdversary(Adversary):
+    """The plain instance distribution of the env (the control)."""
+
+    def propose(self) -> Any:
+        """An instance drawn from the generator with the adversary's own RNG."""
+        return self._bound_generator().sample(self.rng)
+
+
+class FixedAdversary(Adversary):
+    """Cycles through a given list of instances, in order (for exact evaluations).
+
+    Args:
+        instances: The instances to serve, in order, over and over.
+    """
+
+    def __init__(self, instances: Iterable[Any]) -> None:
+        super().__init__()
+        self._given = list(instances)
+        self._next = 0
+
+    def _on_bind(self) -> None:
+        self.instances = self._candidates(self._given)
+
+    def propose(self) -> Any:
+        """The next instance of the list."""
+        self._bound_generator()
+        instance = self.instances[self._next % len(self.instances)]
+        self._next += 1
+        return instance
+
+
+class WorstCaseAdversary(Adversary):
+    """Scores every candidate instance and serves the worst ones (the exact oblivious adversary).
+
+    Args:
+        score_fn: Maps an instance to the agent's score on it (higher is better for the agent),
+            e.g. the mean return of the current policy over 10 policy seeds.
+        instances: Candidate instances; default: the whole (finite) instance space.
+        num_worst: How many of the lowest-scoring instances to serve, uniformly at random.
+        seed: Seed of the adversary's own random generator.
+    """
+
+    def __init__(
+        self,
+        score_fn: Callable[[Any], float],
+        instances: Sequence[Any] | None = None,
+        num_worst: int = 1,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(seed)
+        if not isinstance(num_worst, int) or num_worst < 1:
+            raise ValueError(f"num_worst={num_worst!r} must be a positive integer")
+        self.score_fn = score_fn
+        self.num_worst = num_worst
+        self._given = instances
+
+    def _on_bind(self) -> None:
+        self.instances = self._candidates(self._given)
+        self.rescore()
+
+    def rescore(self) -> None:
+        """Scores all candidates again (call it after the agent has changed)."""
+        self.scores = np.array([float(self.score_fn(inst)) for inst in self.instances])
+        if not np.isfinite(self.scores).all():
+            raise ValueError("score_fn returned a non-finite score")
+        self.worst = np.argsort(self.scores, kind="stable")[: self.num_worst]
+
+    def propose(self) -> Any:
+        """One of the `num_worst` lowest-scoring candidates."""
+        self._bound_generator()
+        return self.instances[self.rng.choice(self.worst)]
+
+
+class TrackingAdversary(Adversary):
+    """Learns from the episodes it sees which instances hurt, with no handle on the policy.
+
+    It keeps an exponential moving average `R_i` of the return on each candidate and samples
+    instance i with probability proportional to `loss_i ** (q - 1)`, `loss_i = max_return -
+    R_i`: the weight the gradient of the q-norm `(mean_i loss_i^q)^(1/q)` gives to instance i,
+    so a learner trained on the served instances follows the q-norm objective. q=1 is uniform,
+    q=inf always serves the current worst. A share `exploration` of episodes is uniform, and
+    unseen instances count as the worst seen, so no instance is starved.
+
+    Args:
+        q: The norm exponent, >= 1 (math.inf for the worst case).
+        exploration: Probability of serving a uniformly drawn candidate instead.
+        smoothing: Weight of a new return in the moving average (1 = keep only the last).
+        max_return: The best achievable return (0 for the grid world's -1 per step, 1 for the
+            0/1 tasks); default: the best return observed so far.
+        instances: Candidate instances; default: the whole (finite) instance space.
+        seed: Seed of the adversary's own random generator.
+    """
+
+    def __init__(
+        self,
+        q: float = 8.0,
+        exploration: float = 0.1,
+        smoothing: float = 0.2,
+        max_return: float | None = None,
+        instances: Sequence[Any] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(seed)
+        if not q >= 1:
+            raise ValueError(f"q={q!r} must be >= 1 (math.inf for the worst case)")
+        if not 0 <= exploration <= 1:
+            raise ValueError(f"exploration={exploration!r} must be in [0, 1]")
+        if not 0 < smoothing <= 1:
+            raise ValueError(f"smoothing={smoothing!r} must be in (0, 1]")
+        self.q, self.exploration, self.smoothing = float(q), exploration, smoothing
+        self.max_return = max_return
+        self._given = instances
+
+    def _on_bind(self) -> None:
+        self.instances = self._candidates(self._given)
+        self._index = {self.generator.key(inst): i for i, inst in enumerate(self.instances)}
+        self.estimates = np.full(len(self.instances), np.nan)
+
+    def probabilities(self) -> np.ndarray:
+        """The current probability of serving each candidate."""
+        count = len(self.instances)
+        seen = ~np.isnan(self.estimates)
+        if not seen.any():
+            return np.full(count, 1.0 / count)
+        ceiling = np.nanmax(self.estimates) if self.max_return is None else self.max_return
+        loss = np.maximum(ceiling - self.estimates, 0.0)
+        loss[~seen] = loss[seen].max()
+        if math.isinf(self.q):
+            weights = (loss == loss.max()).astype(float)
+        elif loss.max() > 0:
+            weights = (loss / loss.max()) ** (self.q - 1)
+        else:
+            weights = np.ones(count)
+        return (1 - self.exploration) * weights / weights.sum() + self.exploration / count
+
+    def propose(self) -> Any:
+        """An instance drawn with `probabilities()`."""
+        self._bound_generator()
+        return self.instances[self.rng.choice(len(self.instances), p=self.probabilities())]
+
+    def observe(self, instance: Any, episode_return: float) -> None:
+        """Updates the moving average of the return on `instance` (others are ignored)."""
+        i = self._index.get(self._bound_generator().key(instance))
+        if i is None:
+            return
+        old = self.estimates[i]
+        rate = 1.0 if np.isnan(old) else self.smoothing
+        self.estimates[i] = (1 - rate) * (0.0 if np.isnan(old) else old) + rate * episode_return
+
+
+class AdversarialInstances(gym.Wrapper):
+    """Lets an adversary choose the instance of every episode and tells it the returns.
+
+    On each `reset` the adversary's instance goes to the env as `options["instance"]`
+    (unless the caller passes one); at the end of each episode the adversary learns its return.
+    Works for every randgym env, and under `gym.make_vec(..., wrappers=[...])` or SB3 VecEnvs
+    (one adversary object may be shared by all sub-envs of a process).
+
+    Args:
+        env: A randgym env (its `unwrapped.generator` defines the instance space).
+        adversary: The adversary.
+    """
+
+    def __init__(self, env: gym.Env, adversary: Adversary) -> None:
+        super().__init__(env)
+        generator = getattr(env.unwrapped, "generator", None)
+        if not isinstance(generator, InstanceGenerator):
+            raise ValueError(f"{env} has no instance generator; expected a randgym env")
+        adversary.bind(generator)
+        self.adversary = adversary
+        self._instance: Any = None
+        self._return = 0.0
+
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
+        """Starts an episode on the adversary's instance."""
+        options = dict(options or {})
+        if options.get("instance") is None:
+            options["instance"] = self.adversary.propose()
+        obs, info = self.env.reset(seed=seed, options=options)
+        self._instance, self._return = info["instance"], 0.0
+        return obs, info
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool, dict[str, Any]]:
+        """Steps the env; at the episode's end the adversary observes its return."""
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        self._return += float(reward)
+        if terminated or truncated:
+            self.adversary.observe(self._instance, self._return)
+        return obs, reward, terminated, truncated, info

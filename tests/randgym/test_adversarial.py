@@ -1,0 +1,164 @@
+"""The adversarial-instance wrapper with each adversary, for all envs and under vector envs."""
+
+from __future__ import annotations
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+from stable_baselines3.common.env_util import make_vec_env
+
+import randgym
+from randgym.wrappers import (
+    AdversarialInstances,
+    FixedAdversary,
+    TrackingAdversary,
+    UniformAdversary,
+    WorstCaseAdversary,
+)
+from tests.randgym.test_grid_explore import sweep_then_exploit
+
+
+def play_episode(env: gym.Env, policy=None) -> tuple:
+    obs, info = env.reset()
+    total, done = 0.0, False
+    while not done:
+        action = env.action_space.sample() if policy is None else policy(obs)
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total, done = total + reward, terminated or truncated
+    return info["instance"], total
+
+
+def sample_candidates(env_id: str, count: int = 6) -> list:
+    generator = gym.make(env_id).unwrapped.generator
+    return [generator.sample(np.random.default_rng(i)) for i in range(count)]
+
+
+def test_uniform_adversary_uses_its_own_rng():
+    def instances(seed):
+        env = AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), UniformAdversary(seed))
+        return [tuple(play_episode(env)[0]) for _ in range(20)]
+
+    assert instances(1) == instances(1) and instances(1) != instances(2)
+
+
+def test_fixed_adversary_cycles_through_its_list():
+    cells = [(4, 4), (1, 0), (2, 3)]
+    env = AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), FixedAdversary(cells))
+    served = [tuple(play_episode(env)[0]) for _ in range(7)]
+    assert served == cells * 2 + cells[:1]
+
+
+def test_worst_case_adversary_serves_the_worst_of_a_hand_made_score():
+    scores = {(x, y): (x - 2) ** 2 + (y - 3) ** 2 for x in range(5) for y in range(5)}
+    adversary = WorstCaseAdversary(lambda cell: scores[tuple(cell)], seed=0)
+    env = AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    assert {tuple(play_episode(env)[0]) for _ in range(10)} == {(2, 3)}
+    adversary.score_fn = lambda cell: -scores[tuple(cell)]
+    adversary.rescore()
+    assert {tuple(play_episode(env)[0]) for _ in range(10)} == {(4, 0)}
+
+
+def test_worst_case_adversary_serves_the_k_worst_of_a_candidate_set():
+    candidates = [(1, 1), (2, 2), (3, 3), (4, 4)]
+    adversary = WorstCaseAdversary(lambda c: -c[0], candidates, num_worst=2, seed=0)
+    env = AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    assert {tuple(play_episode(env)[0]) for _ in range(30)} == {(3, 3), (4, 4)}
+
+
+def test_tracking_adversary_concentrates_on_a_consistently_failed_instance():
+    adversary = TrackingAdversary(q=math.inf, exploration=0.1, max_return=0.0, seed=0)
+    env = AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    served = [tuple(play_episode(env, sweep_then_exploit)[0]) for _ in range(200)]
+    # The sweep arrives last at (4, 4): return -32, the worst of all 24 cells.
+    assert served[100:].count((4, 4)) >= 80
+    assert len(set(served)) == 24  # exploration starves no instance
+
+
+def test_tracking_adversary_with_q_one_is_uniform():
+    adversary = TrackingAdversary(q=1, exploration=0.0, seed=0)
+    env = AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    for _ in range(40):
+        play_episode(env, sweep_then_exploit)
+    np.testing.assert_allclose(adversary.probabilities(), np.full(24, 1 / 24))
+
+
+def test_tracking_weights_grow_with_the_loss():
+    adversary = TrackingAdversary(q=3, exploration=0.0, max_return=0.0, instances=[(1, 0), (2, 0)])
+    AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    adversary.observe(np.array([1, 0]), -10.0)
+    adversary.observe(np.array([2, 0]), -20.0)
+    np.testing.assert_allclose(adversary.probabilities(), [1 / 5, 4 / 5])  # 10^2 : 20^2
+
+
+@pytest.mark.parametrize("env_id", randgym.ENV_IDS)
+@pytest.mark.parametrize("kind", ["uniform", "fixed", "worst", "tracking"])
+def test_every_adversary_works_on_every_env(env_id, kind):
+    candidates = sample_candidates(env_id)
+    adversary = {
+        "uniform": lambda: UniformAdversary(seed=0),
+        "fixed": lambda: FixedAdversary(candidates),
+        "worst": lambda: WorstCaseAdversary(lambda inst: 0.0, candidates, seed=0),
+        "tracking": lambda: TrackingAdversary(q=4, instances=candidates, seed=0),
+    }[kind]()
+    env = AdversarialInstances(gym.make(env_id), adversary)
+    generator = env.unwrapped.generator
+    keys = {generator.key(c) for c in candidates}
+    for _ in range(5):
+        instance, _ = play_episode(env)
+        assert kind == "uniform" or generator.key(instance) in keys
+
+
+def test_shared_adversary_under_make_vec():
+    adversary = TrackingAdversary(q=4, seed=0)
+    envs = gym.make_vec(
+        "RandAlg/GridExplore-v0",
+        num_envs=3,
+        vectorization_mode="sync",
+        wrappers=[lambda env: AdversarialInstances(env, adversary)],
+    )
+    envs.reset(seed=0)
+    for _ in range(120):
+        envs.step(envs.action_space.sample())
+    assert np.sum(~np.isnan(adversary.estimates)) >= 3
+
+
+def test_sb3_trains_on_an_adversarially_wrapped_env():
+    adversary = TrackingAdversary(q=4, max_return=0.0, seed=0)
+    envs = make_vec_env(
+        lambda: AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary),
+        n_envs=2,
+        seed=0,
+    )
+    model = PPO("MultiInputPolicy", envs, n_steps=64, batch_size=64, n_epochs=1, seed=0)
+    model.learn(total_timesteps=256)
+    assert np.sum(~np.isnan(adversary.estimates)) >= 2
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="q=0.5"):
+        TrackingAdversary(q=0.5)
+    with pytest.raises(ValueError, match="exploration=2"):
+        TrackingAdversary(exploration=2)
+    with pytest.raises(ValueError, match="num_worst=0"):
+        WorstCaseAdversary(lambda inst: 0.0, num_worst=0)
+    with pytest.raises(ValueError, match="no instance generator"):
+        AdversarialInstances(gym.make("CartPole-v1"), UniformAdversary())
+    with pytest.raises(ValueError, match="start cell"):
+        AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), FixedAdversary([(0, 0)]))
+
+
+def test_adversary_bound_to_another_instance_space_is_refused():
+    adversary = UniformAdversary()
+    AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    with pytest.raises(ValueError, match="already bound"):
+        AdversarialInstances(gym.make("RandAlg/GridExplore-v0", size=6), adversary)
+
+
+def test_worst_case_adversary_refuses_an_unenumerable_space():
+    with pytest.raises(ValueError, match="candidate list"):
+        AdversarialInstances(
+            gym.make("RandAlg/AssociativeRecall-v0"), WorstCaseAdversary(lambda inst: 0.0)
+        )
