@@ -1,0 +1,1 @@
+"""Classical (hand-written) policies, deterministic and randomized, for comparison."""
