@@ -1,28 +1,21 @@
-"""SeededTransformer: a small transformer whose random seed is part of its input.
+"""SeededTransformer: a small transformer whose random policy seed is part of its input.
 
-The policy seed enters through a Random Seed Encoding (paper-spec section 2), one of:
+Random Seed Encodings (paper-spec section 2), with the shape of a batch of S seeds:
+``shared_bits`` (S, d_r): Bernoulli(0.5) bits concatenated to every token (recall);
+``per_token_uniform`` (S, L, d_r): U[0, 1] per token, concatenated (coloring);
+``prefix_normal`` (S, d_r): N(0, 1), embedded by its own linear layer as token 0 (grid world);
+``none`` (S, 0).
 
-- ``shared_bits``: one Bernoulli(0.5) vector of ``seed_dim`` bits per seed, concatenated to the
-  raw features of every token (associative recall). A batch of seeds is ``(S, seed_dim)``.
-- ``per_token_uniform``: an independent U[0, 1]^seed_dim vector per token, concatenated
-  (graph coloring). A batch of seeds is ``(S, L, seed_dim)``.
-- ``prefix_normal``: one N(0, 1) vector of ``seed_dim``, embedded by its own linear layer and
-  prepended as token 0 (grid world). A batch of seeds is ``(S, seed_dim)``.
-- ``none``: no seed; a batch of seeds is ``(S, 0)``.
-
-``forward`` runs every input under every seed in one batched call and returns logits of shape
-``(B, S, L, output_dim)``. ``init_cache`` / ``step`` decode one token at a time in O(context)
-(a KV cache for softmax attention, the recurrent state ``sum_t k_t v_t^T`` for linear
-attention). Everything is written so that ``torch.func.functional_call`` + ``torch.func.vmap``
-over a stacked population of parameter sets works (see ``unflatten_parameters`` and
-``functional_method_call``).
+``forward`` runs every input under every seed in one batched call. ``init_cache`` / ``step``
+decode a token at a time in O(context): a KV cache (softmax) or the state sum_t k_t v_t^T
+(linear attention). ``functional_call`` + ``vmap`` over a stacked population of parameter sets
+work throughout (see ``unflatten_parameters`` and ``functional_method_call``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -291,23 +284,16 @@ class SeededTransformer(nn.Module):
 
     def _check_policy_seed(self, policy_seed: Tensor, length: int) -> None:
         mode, dim = self.config.seed_mode, self.config.seed_dim
-        expected = {"per_token_uniform": f"(S, >= {length}, {dim})", "none": "(S, 0)"}
-        ok = policy_seed.dim() == 2 and policy_seed.shape[1] == (0 if mode == "none" else dim)
-        if mode == "per_token_uniform":
+        if mode == "per_token_uniform":  # longer seeds are fine: only the first L are read
             ok = policy_seed.dim() == 3 and policy_seed.shape[1] >= length
-            ok = ok and policy_seed.shape[2] == dim
+            ok, expected = ok and policy_seed.shape[2] == dim, f"(S, >= {length}, {dim})"
+        else:
+            dim = 0 if mode == "none" else dim
+            ok, expected = policy_seed.dim() == 2 and policy_seed.shape[1] == dim, f"(S, {dim})"
         if not ok:
             raise ValueError(
                 f"policy_seed of shape {tuple(policy_seed.shape)} does not fit seed_mode={mode!r}; "
-                f"expected {expected.get(mode, f'(S, {dim})')}"
-            )
-
-    def _check_input(self, x: Tensor) -> None:
-        cfg = self.config
-        if x.dim() < 2 or x.shape[-1] != cfg.input_dim or not 1 <= x.shape[-2] <= cfg.max_len:
-            raise ValueError(
-                f"x of shape {tuple(x.shape)} is invalid; expected (*batch, L, {cfg.input_dim}) "
-                f"with 1 <= L <= max_len={cfg.max_len}"
+                f"expected {expected}"
             )
 
     def _embed_tokens(self, x: Tensor, seed: Tensor) -> Tensor:
@@ -360,8 +346,12 @@ class SeededTransformer(nn.Module):
         Returns:
             Logits (B, S, L, output_dim); a prefix seed token's position is dropped.
         """
-        self._check_input(x)
-        length = x.shape[-2]
+        length, cfg = x.shape[-2] if x.dim() >= 2 else 0, self.config
+        if x.dim() < 2 or x.shape[-1] != cfg.input_dim or not 1 <= length <= cfg.max_len:
+            raise ValueError(
+                f"x of shape {tuple(x.shape)} is invalid; expected (*batch, L, {cfg.input_dim}) "
+                f"with 1 <= L <= max_len={cfg.max_len}"
+            )
         self._check_policy_seed(policy_seed, length)
         n_seeds, width = policy_seed.shape[0], self.config.width
         if self.config.seed_mode == "shared_bits":
@@ -486,73 +476,62 @@ def functional_method_call(
     args: tuple[Any, ...],
     kwargs: dict[str, Any] | None = None,
 ) -> Any:
-    """``torch.func.functional_call`` for a method other than forward (``init_cache``, ``step``).
+    """``torch.func.functional_call`` of ``model.<method>`` ("forward", "init_cache", "step").
 
-    Args:
-        model: The model whose structure (and buffers) to use.
-        params: Parameters by name, e.g. from ``unflatten_parameters``; missing ones are the
-            model's own.
-        method: "forward", "init_cache" or "step".
-        args: Positional arguments of the method.
-        kwargs: Keyword arguments of the method.
-
-    Returns:
-        What the method returns.
+    ``params`` maps parameter names to tensors (e.g. from ``unflatten_parameters``); parameters
+    it lacks, and all buffers, are the model's own. Returns what the method returns.
     """
     _check_choice("method", method, ("forward", "init_cache", "step"))
     prefixed = {f"model.{name}": value for name, value in params.items()}
     return torch.func.functional_call(_BoundMethod(model, method), prefixed, args, kwargs)
 
 
-def _with_overrides(config: TransformerConfig, overrides: dict[str, Any]) -> TransformerConfig:
-    fields = {field.name for field in dataclasses.fields(TransformerConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise ValueError(f"unknown config fields {unknown}; expected some of {sorted(fields)}")
-    return dataclasses.replace(config, **overrides)
-
-
-def recall_config(n_pairs: int, **overrides: Any) -> TransformerConfig:
-    """Associative recall with N pairs: tokens [one-hot key (N), value bits (5)] (Table 1)."""
-    _check_int("n_pairs", n_pairs, 1)
-    config = TransformerConfig(
-        input_dim=n_pairs + 5, output_dim=5, width=40, n_layers=2, n_heads=1, key_size=5,
-        attention="linear", mlp=False, layer_norm=False, embed_mlp=True, positional="none",
-        max_len=n_pairs + 1, mask="causal", seed_mode="shared_bits", seed_dim=10,
-    )  # fmt: skip
-    return _with_overrides(config, overrides)
-
-
-def coloring_config(n_vertices: int = 10, **overrides: Any) -> TransformerConfig:
-    """3-coloring of cycles: one-hot id tokens, the adjacency as call-time mask (Table 2)."""
-    _check_int("n_vertices", n_vertices, 1)
-    config = TransformerConfig(
-        input_dim=n_vertices, output_dim=3, width=16, n_layers=2, n_heads=1, key_size=16,
-        attention="linear", mlp=False, layer_norm=False, embed_mlp=False, positional="none",
-        max_len=n_vertices, mask="none", seed_mode="per_token_uniform", seed_dim=1,
-    )  # fmt: skip
-    return _with_overrides(config, overrides)
-
-
-def grid_config(input_dim: int, **overrides: Any) -> TransformerConfig:
-    """Grid-world exploration: 2 x 25 steps after a N(0, 1) seed token (Table 3)."""
-    config = TransformerConfig(
-        input_dim=input_dim, output_dim=4, width=80, n_layers=2, n_heads=4, key_size=10,
-        attention="softmax", mlp=True, layer_norm=True, embed_mlp=False, positional="sinusoidal",
-        max_len=50, mask="causal", seed_mode="prefix_normal", seed_dim=80,
-    )  # fmt: skip
-    return _with_overrides(config, overrides)
-
-
-PRESETS: dict[str, Callable[..., TransformerConfig]] = {
-    "recall": recall_config,
-    "coloring": coloring_config,
-    "grid": grid_config,
-}
+# The paper-sized models (paper-spec Tables 1-3); each preset's size argument sets the rest.
+PRESETS: dict[str, dict[str, Any]] = {
+    # associative recall with the paper code's embedding; tokens [one-hot key (N), bits (5)]
+    "recall": dict(
+        output_dim=5, width=40, n_layers=2, n_heads=1, key_size=5, attention="linear",
+        mlp=False, layer_norm=False, embed_mlp=True, positional="none", mask="causal",
+        seed_mode="shared_bits", seed_dim=10,
+    ),
+    # 3-coloring of cycles: one-hot vertex ids; the adjacency is the call-time mask
+    "coloring": dict(
+        output_dim=3, width=16, n_layers=2, n_heads=1, key_size=16, attention="linear",
+        mlp=False, layer_norm=False, embed_mlp=False, positional="none", mask="none",
+        seed_mode="per_token_uniform", seed_dim=1,
+    ),
+    # grid world: 2 phases x 25 steps after the N(0, 1) seed token
+    "grid": dict(
+        output_dim=4, width=80, n_layers=2, n_heads=4, key_size=10, attention="softmax",
+        mlp=True, layer_norm=True, embed_mlp=False, positional="sinusoidal", max_len=50,
+        mask="causal", seed_mode="prefix_normal", seed_dim=80,
+    ),
+}  # fmt: skip
+_PRESET_SIZES = {"recall": "n_pairs", "coloring": "n_vertices", "grid": "input_dim"}
 
 
 def preset(name: str, **kwargs: Any) -> TransformerConfig:
-    """The paper-sized config ``name`` ("recall", "coloring", "grid"); kwargs as its function."""
+    """The paper-sized config ``name``, e.g. ``preset("recall", n_pairs=15)``.
+
+    Args:
+        name: "recall" (needs ``n_pairs``: input_dim N + 5, max_len N + 1), "coloring"
+            (``n_vertices``, default 10: input_dim and max_len N) or "grid" (needs ``input_dim``).
+        **kwargs: The size argument, and config fields that override the preset.
+
+    Returns:
+        The validated config.
+    """
     if name not in PRESETS:
         raise ValueError(f"preset {name!r} is unknown; expected one of {sorted(PRESETS)}")
-    return PRESETS[name](**kwargs)
+    size_name = _PRESET_SIZES[name]
+    size = kwargs.pop(size_name, 10 if name == "coloring" else None)
+    _check_int(size_name, size, 1)
+    fields = {field.name for field in dataclasses.fields(TransformerConfig)}
+    if unknown := sorted(set(kwargs) - fields):
+        raise ValueError(f"unknown config fields {unknown}; expected some of {sorted(fields)}")
+    sized = {
+        "recall": {"input_dim": size + 5, "max_len": size + 1},
+        "coloring": {"input_dim": size, "max_len": size},
+        "grid": {"input_dim": size},
+    }[name]
+    return TransformerConfig(**{**PRESETS[name], **sized, **kwargs})
