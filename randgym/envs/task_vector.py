@@ -99,7 +99,8 @@ class TaskVectorEnv(VectorEnv):
         self._restart(restarting, None)
         stepped = np.ones(self.num_envs, dtype=bool)
         stepped[restarting] = False
-        infos.update(_masked(result.info, stepped))
+        if stepped.any():  # SyncVectorEnv has no key that no sub-env reported
+            infos.update(_masked(result.info, stepped))
         infos.update(self._instance_info(np.arange(self.num_envs)))
         truncated = np.zeros(self.num_envs, dtype=bool)
         return self._observations(), reward, terminated, truncated, infos

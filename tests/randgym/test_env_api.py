@@ -68,13 +68,17 @@ def test_different_seeds_give_different_instances(env_id):
 def test_render_modes(env_id, mode):
     env = gym.make(env_id, render_mode=mode)
     env.reset(seed=0)
+    frames = [env.render()]
     for _ in range(2):
-        frame = env.render()
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        frames.append(env.render())  # a final frame too, before any reset
+        if terminated or truncated:
+            env.reset()
+    for frame in frames:
         if mode == "ansi":
             assert isinstance(frame, str) and frame.strip()
         else:
             assert frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3
-        env.step(env.action_space.sample())
 
 
 @pytest.mark.parametrize("env_id", ENV_IDS)
