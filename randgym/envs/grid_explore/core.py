@@ -71,6 +71,7 @@ class GridDynamics:
         visited = state.visited.copy()
         rows = np.flatnonzero(active)
         visited[rows, position[rows, 0], position[rows, 1]] = True
+        entered = position.copy()
         phase_over = active & (hit | (step >= self.horizon))
         phase = state.phase + phase_over
         done = phase >= self.n_phases
@@ -89,7 +90,8 @@ class GridDynamics:
             last_reward=np.where(active, reward, state.last_reward),
             done=done,
         )
-        return StepResult(new_state, reward, done & active, {"found": hit})
+        info = {"found": hit, "cell": entered}
+        return StepResult(new_state, reward, done & active, info)
 
     def observe(self, state: GridState) -> dict[str, np.ndarray]:
         """Position, phase, step in phase, last reward, visited map and found-treasure map."""

@@ -40,6 +40,9 @@ class GridExploreEnv(TaskEnv):
     default (-1, -1) makes the return minus the number of steps over all phases, the scale of
     the paper's figures (minimum -50); `step_reward=-0.1, find_reward=1.0` is its text's scale.
 
+    `info["found"]` says whether this step found the treasure and `info["cell"]` is the cell
+    the move ended on (before a phase restart puts the agent back on the start).
+
     ## Starting State
     The agent on (0, 0); the treasure from `options["instance"]` (a cell `(x, y)`) or uniform
     over the `size * size - 1` other cells.
