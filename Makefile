@@ -24,7 +24,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) benchmarks/vector_env.py
+	$(PY) -m benchmarks.vector_env
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -1,6 +1,6 @@
 """Steps per second of each native vector env against `SyncVectorEnv` of the single env.
 
-    python benchmarks/vector_env.py [--num-envs 1024] [--seconds 3]
+    python -m benchmarks.vector_env [--num-envs 1024] [--seconds 3]
 
 Both run in this process on the same pre-drawn random actions; the ratio is measured in one
 run. Target: >= 50x for GridExplore at 1,024 sub-envs.
@@ -9,13 +9,12 @@ run. Target: >= 50x for GridExplore at 1,024 sub-envs.
 from __future__ import annotations
 
 import argparse
-import platform
 import time
 
 import gymnasium as gym
-import numpy as np
 
 import randgym
+from benchmarks.machine import describe
 
 
 def steps_per_second(envs: gym.vector.VectorEnv, seconds: float) -> float:
@@ -35,7 +34,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=1024)
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
-    print(f"machine: {platform.machine()} {platform.processor() or ''}, numpy {np.__version__}")
+    print(f"machine: {describe()}")
     print(f"{'env':32s} {'native steps/s':>15s} {'sync steps/s':>13s} {'ratio':>7s}")
     for env_id in randgym.ENV_IDS:
         native = gym.make_vec(env_id, args.num_envs, vectorization_mode="vector_entry_point")

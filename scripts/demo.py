@@ -26,7 +26,7 @@ Policy = Callable[[dict], np.ndarray | int]
 class Args:
     """Demo settings."""
 
-    policy_seeds: int = 16  # random seeds averaged per instance for randomized policies
+    policy_seeds: int = 32  # random seeds averaged per instance for randomized policies
     recall_memory: int = 10  # how many of the 15 values the recall policies can store
     candidates: int = 300  # instances the adversary searches for recall and coloring
 
@@ -55,9 +55,11 @@ def report(env_id: str, name: str, make_policy, seeds: int, candidates=None, **e
     wrapped = AdversarialInstances(env, adversary)
     adversarial = np.mean([episode_return(wrapped, make_policy(s)) for s in range(seeds)])
     worst = adversary.instances[adversary.worst[0]]
-    shown = worst if np.ndim(worst) == 1 else "see render"
-    print(f"  {name:34s} average {adversary.scores.mean():7.2f}   "
-          f"adversarial {adversarial:7.2f}   worst instance {shown}")
+    where = f"   worst cell {tuple(worst.tolist())}" if env_id == "RandAlg/GridExplore-v0" else ""
+    print(
+        f"  {name:40s} average {adversary.scores.mean():7.2f}   "
+        f"adversarial {adversarial:7.2f}{where}"
+    )
 
 
 def store_first(memory: int) -> Policy:
@@ -77,25 +79,38 @@ def _recall(obs: dict, stored: np.ndarray) -> np.ndarray:
     return value if query in stored else np.zeros_like(value)
 
 
-def color_by_id(obs: dict) -> np.ndarray:
-    """Deterministic coloring: vertex v gets color v mod 3, whatever the graph."""
-    return np.arange(len(obs["adjacency"])) % 3
+def local_extremes(keys: np.ndarray) -> Policy:
+    """A one-round coloring: a vertex below both neighbours' keys takes 0, above both 1, else 2.
 
+    It is proper unless three keys rise (or fall) along the cycle.
+    """
 
-def color_at_random(policy_seed: int) -> Policy:
-    """Randomized coloring: every vertex draws its color uniformly."""
-    rng = np.random.default_rng(policy_seed)
-    return lambda obs: rng.integers(3, size=len(obs["adjacency"]))
+    def policy(obs: dict) -> np.ndarray:
+        neighbours = np.where(obs["adjacency"] == 1, keys[None, :], np.nan)
+        colors = np.full(len(keys), 2)
+        colors[keys < np.nanmin(neighbours, axis=1)] = 0
+        colors[keys > np.nanmax(neighbours, axis=1)] = 1
+        return colors
+
+    return policy
 
 
 def main(args: Args) -> None:
     """Runs the three demos."""
     paths = all_paths(5)
     print("GridExplore-v0 (return = -steps over 2 phases; adversary hides the treasure):")
-    report("RandAlg/GridExplore-v0", "serpentine sweep (deterministic)",
-           lambda s: PathExplorer(paths[:1], s), 1)
-    report("RandAlg/GridExplore-v0", "one of 4 sweeps by seed (random)",
-           lambda s: PathExplorer(paths, s), args.policy_seeds)
+    report(
+        "RandAlg/GridExplore-v0",
+        "serpentine sweep (deterministic)",
+        lambda s: PathExplorer(paths[:1], s),
+        1,
+    )
+    report(
+        "RandAlg/GridExplore-v0",
+        "one of 4 sweeps by seed (random)",
+        lambda s: PathExplorer(paths, s),
+        args.policy_seeds,
+    )
 
     rng = np.random.default_rng(0)
     recall = gym.make("RandAlg/AssociativeRecall-v0").unwrapped.generator
@@ -103,17 +118,37 @@ def main(args: Args) -> None:
     m = args.recall_memory
     print(f"AssociativeRecall-v0 (N=15, memory {m}; reward 1 if all 5 bits right):")
     queries = [recall.sample(rng) for _ in range(args.candidates)]
-    report("RandAlg/AssociativeRecall-v0", f"store first {m} (deterministic)",
-           lambda s: store_first(m), 1, queries)
-    report("RandAlg/AssociativeRecall-v0", f"store random {m} (random)",
-           lambda s: store_random(m, s), args.policy_seeds, queries)
+    report(
+        "RandAlg/AssociativeRecall-v0",
+        f"store first {m} (deterministic)",
+        lambda s: store_first(m),
+        1,
+        queries,
+    )
+    report(
+        "RandAlg/AssociativeRecall-v0",
+        f"store random {m} (random)",
+        lambda s: store_random(m, s),
+        args.policy_seeds,
+        queries,
+    )
 
     print("GraphColoring-v0 (C_10, 3 colors; reward 1 for a proper coloring):")
     graphs = [cycles.sample(rng) for _ in range(args.candidates)]
-    report("RandAlg/GraphColoring-v0", "color = id mod 3 (deterministic)",
-           lambda s: color_by_id, 1, graphs)
-    report("RandAlg/GraphColoring-v0", "uniform colors (random)",
-           color_at_random, args.policy_seeds, graphs)
+    report(
+        "RandAlg/GraphColoring-v0",
+        "local extremes of ids (deterministic)",
+        lambda s: local_extremes(np.arange(10.0)),
+        1,
+        graphs,
+    )
+    report(
+        "RandAlg/GraphColoring-v0",
+        "local extremes of random keys (random)",
+        lambda s: local_extremes(np.random.default_rng(s).random(10)),
+        args.policy_seeds,
+        graphs,
+    )
 
 
 if __name__ == "__main__":

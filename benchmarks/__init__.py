@@ -1,0 +1,1 @@
+"""Speed and reproduction benchmarks; run each as `python -m benchmarks.<name>`."""
