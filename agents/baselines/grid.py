@@ -32,7 +32,12 @@ def spiral(size: int, clockwise: bool = True) -> list[tuple[int, int]]:
 
 def all_paths(size: int) -> list[list[tuple[int, int]]]:
     """Four covering paths from the start: two serpentines and two spirals."""
-    return [serpentine(size, True), serpentine(size, False), spiral(size, True), spiral(size, False)]
+    return [
+        serpentine(size, True),
+        serpentine(size, False),
+        spiral(size, True),
+        spiral(size, False),
+    ]
 
 
 class PathExplorer:
