@@ -370,6 +370,78 @@ class SeededTransformer(nn.Module):
             h = block(h, allowed)
         return self.head(h[..., self.config.n_prefix :, :])  # (*batch, S, L, output_dim)
 
+    @property
+    def factorises(self) -> bool:
+        """Whether ``forward_last`` can take its fast path (see there)."""
+        cfg = self.config
+        plain = cfg.attention == "linear" and not (cfg.mlp or cfg.layer_norm)
+        return plain and cfg.positional == "none" and cfg.seed_mode == "shared_bits"
+
+    def forward_last(self, ids: Tensor, vocab: Tensor, policy_seed: Tensor) -> Tensor:
+        """Logits at the last position of token sequences given as ids into a vocabulary.
+
+        Equals ``self(vocab[ids], policy_seed)[:, :, -1]``. When ``factorises`` (linear
+        attention, no MLP, no LayerNorm, no positional encoding, a seed shared by all tokens:
+        the recall preset) it is several times cheaper: the embedding runs once per (seed,
+        vocabulary entry), and as the residual stream is then linear in the attention outputs,
+        each layer's queries, keys and values are per-seed tables of the vocabulary, gathered,
+        plus a linear map of the earlier layers' attention outputs. Nothing of the model width
+        is computed per position, and the last layer attends from the last position only.
+
+        Args:
+            ids: (B, L) int64 indices into ``vocab``.
+            vocab: (V, input_dim) raw tokens.
+            policy_seed: S seeds, shaped as by ``sample_policy_seed``.
+
+        Returns:
+            Logits (B, S, output_dim).
+        """
+        if vocab.dim() != 2 or vocab.shape[-1] != self.config.input_dim:
+            raise ValueError(
+                f"vocab of shape {tuple(vocab.shape)} is invalid; "
+                f"expected (V, {self.config.input_dim})"
+            )
+        if ids.dim() != 2 or ids.dtype != torch.int64:
+            raise ValueError(
+                f"ids of shape {tuple(ids.shape)} and dtype {ids.dtype} is invalid; "
+                "expected int64 (B, L)"
+            )
+        if ids.numel() and not 0 <= int(ids.min()) <= int(ids.max()) < vocab.shape[0]:
+            raise ValueError(f"ids must lie in [0, {vocab.shape[0]}) for a vocab of that size")
+        if not self.factorises or not 1 <= ids.shape[1] <= self.config.max_len:
+            return self(vocab[ids], policy_seed)[:, :, -1]
+        self._check_policy_seed(policy_seed, ids.shape[1])
+        return self._factorised_last(ids, vocab, policy_seed)
+
+    def _factorised_last(self, ids: Tensor, vocab: Tensor, policy_seed: Tensor) -> Tensor:
+        """The fast path of ``forward_last``; the residual after j blocks is h0 + sum P o + b."""
+        n_seeds, n_vocab = policy_seed.shape[0], vocab.shape[0]
+        table = self._finish_embedding(self._embed_tokens(vocab, policy_seed.unsqueeze(-2)), 0)
+        table = table.flatten(0, 1)  # (S, V, width) -> (S * V, width): h0 of each (seed, id)
+        offsets = n_vocab * torch.arange(n_seeds, device=ids.device)  # (S,)
+        rows = ids.unsqueeze(-2) + offsets.unsqueeze(-1)  # (B, S, L): rows of the table
+        outputs: list[Tensor] = []  # attention outputs of the blocks so far, each (B, S, L, H*ks)
+        bias = table.new_zeros(self.config.width)  # sum of the output-projection biases so far
+        causal = self.config.mask == "causal"
+        for index, block in enumerate(self.blocks):
+            attn, last = block.attn, index == len(self.blocks) - 1
+            qkv_table = attn.qkv(table + bias)  # (S * V, 3 * H * ks)
+            qkv = F.embedding(rows, qkv_table)  # (B, S, L, 3 * H * ks)
+            for out, earlier in zip(outputs, self.blocks, strict=False):
+                qkv = qkv + F.linear(out, attn.qkv.weight @ earlier.attn.proj.weight)
+            qkv = qkv.unflatten(-1, (3, attn.n_heads, attn.key_size))  # (B, S, L, 3, H, ks)
+            q, k, v = (t.transpose(-2, -3) for t in qkv.unbind(-3))  # each (B, S, H, L, ks)
+            scores = (q[..., -1:, :] if last else q) @ k.transpose(-1, -2)  # (B, S, H, L', L)
+            if causal and not last:
+                scores = scores.tril()
+            out = (scores @ v).transpose(-2, -3)  # (B, S, L', H, ks)
+            outputs.append(out.flatten(-2))  # (B, S, L', H * ks)
+            bias = bias + attn.proj.bias
+        h = F.embedding(rows[..., -1], table)  # (B, S, width): h0 at the last position
+        for out, block in zip(outputs, self.blocks, strict=True):
+            h = h + block.attn.proj(out[..., -1, :])
+        return self.head(h)  # (B, S, output_dim)
+
     def init_cache(self, batch_shape: int | tuple[int, ...], policy_seed: Tensor) -> DecodeCache:
         """Start incremental decoding of batch_shape x S sequences (causal mask only).
 
