@@ -139,25 +139,36 @@ class Attention(nn.Module):
         out = (weights @ v).transpose(-2, -3)  # (..., T, H, ks)
         return self.proj(out.flatten(-2))  # (..., T, H * ks) -> (..., T, width)
 
-    def empty_cache(self, shape: tuple[int, ...], like: Tensor) -> tuple[Tensor, ...]:
-        """Decoding state before any token: (state,) for linear, (keys, values) for softmax."""
+    def empty_cache(self, shape: tuple[int, ...], like: Tensor, length: int) -> tuple[Tensor, ...]:
+        """Decoding state before any token: (state,) for linear, (keys, values) for softmax.
+
+        The softmax buffers hold `length` positions and are filled in place by `step`.
+        """
         if self.softmax:
-            empty = like.new_zeros(*shape, self.n_heads, 0, self.key_size)  # (..., H, t=0, ks)
-            return empty, empty
+            keys = like.new_zeros(*shape, self.n_heads, length, self.key_size)  # (..., H, T, ks)
+            return keys, torch.zeros_like(keys)
         return (like.new_zeros(*shape, self.n_heads, self.key_size, self.key_size),)
 
-    def step(self, h: Tensor, cache: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Attend from one new token (..., width), which also attends to itself."""
+    def step(
+        self, h: Tensor, cache: tuple[Tensor, ...], position: int
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Attend from one new token (..., width) at `position`, which also attends to itself.
+
+        Products are elementwise with a reduction rather than matmuls of one query row: for
+        many short sequences that is several times faster on a CPU.
+        """
         q, k, v = self._heads(h)  # each (..., H, ks)
         if self.softmax:
-            keys = torch.cat([cache[0], k.unsqueeze(-2)], dim=-2)  # (..., H, t + 1, ks)
-            values = torch.cat([cache[1], v.unsqueeze(-2)], dim=-2)  # (..., H, t + 1, ks)
-            scores = q.unsqueeze(-2) @ keys.transpose(-1, -2) / math.sqrt(self.key_size)
-            out = (scores.softmax(dim=-1) @ values).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
-            cache = (keys, values)
+            keys, values = cache
+            keys[..., position, :] = k  # the buffers are written in place: O(1) per step
+            values[..., position, :] = v
+            seen = slice(0, position + 1)
+            scores = (q.unsqueeze(-2) * keys[..., seen, :]).sum(-1)  # (..., H, t + 1)
+            weights = (scores / math.sqrt(self.key_size)).softmax(dim=-1)  # (..., H, t + 1)
+            out = (weights.unsqueeze(-1) * values[..., seen, :]).sum(-2)  # (..., H, ks)
         else:
             state = cache[0] + k.unsqueeze(-1) * v.unsqueeze(-2)  # (..., H, ks, ks): sum k v^T
-            out = (q.unsqueeze(-2) @ state).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
+            out = (q.unsqueeze(-1) * state).sum(-2)  # (..., H, ks): q^T state
             cache = (state,)
         return self.proj(out.flatten(-2)), cache  # (..., H * ks) -> (..., width)
 
@@ -192,9 +203,11 @@ class Block(nn.Module):
         """Transform a whole sequence (..., T, width)."""
         return self._mlp(h + self.attn(self.ln_attn(h), mask))
 
-    def step(self, h: Tensor, cache: tuple[Tensor, ...]) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Transform one new token (..., width) given the layer's decoding state."""
-        out, cache = self.attn.step(self.ln_attn(h), cache)
+    def step(
+        self, h: Tensor, cache: tuple[Tensor, ...], position: int
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Transform one new token (..., width) at `position` given the layer's state."""
+        out, cache = self.attn.step(self.ln_attn(h), cache, position)
         return self._mlp(h + out), cache
 
 
@@ -457,7 +470,10 @@ class SeededTransformer(nn.Module):
         self._check_policy_seed(policy_seed, 1)
         batch_shape = (batch_shape,) if isinstance(batch_shape, int) else tuple(batch_shape)
         shape = (*batch_shape, policy_seed.shape[0])  # (*batch, S)
-        layers = tuple(block.attn.empty_cache(shape, self.head.weight) for block in self.blocks)
+        length = self.config.max_len + self.config.n_prefix
+        layers = tuple(
+            block.attn.empty_cache(shape, self.head.weight, length) for block in self.blocks
+        )
         cache = DecodeCache(policy_seed, layers, 0)
         if self.seed_embed is not None:
             prefix = self.seed_embed(policy_seed).expand(*shape, self.config.width)
@@ -469,7 +485,7 @@ class SeededTransformer(nn.Module):
         h = self._finish_embedding(h, cache.position)
         layers = []
         for block, layer_cache in zip(self.blocks, cache.layers, strict=True):
-            h, layer_cache = block.step(h, layer_cache)
+            h, layer_cache = block.step(h, layer_cache, cache.position)
             layers.append(layer_cache)
         return h, DecodeCache(cache.policy_seed, tuple(layers), cache.position + 1)
 
