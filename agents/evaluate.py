@@ -76,15 +76,17 @@ def score_instances(
         batch: The evaluation set, e.g. ``task.evaluation_set(rng)``.
         policy_seed: S seeds (one row for a fixed-seed model).
         chunk: About how many (instance, seed) sequences to run at once.
-        majority: The group sizes k of the majority votes.
+        majority: The group sizes k of the majority votes; those above S > 1 are skipped.
 
     Returns:
         ``{name: (n,) float64}`` for ``success``, ``majority_<k>``, ``sampled``, ``loss`` and
         ``variance``.
     """
     model.eval()
+    n_seeds = policy_seed.shape[0]
+    majority = [k for k in majority if n_seeds == 1 or k <= n_seeds]
     n = next(iter(batch.values())).shape[0]
-    step = max(1, chunk // policy_seed.shape[0])
+    step = max(1, chunk // n_seeds)
     parts: dict[str, list[Tensor]] = {}
     for start in range(0, n, step):
         part = {name: value[start : start + step] for name, value in batch.items()}
