@@ -128,7 +128,13 @@ class Attention(nn.Module):
         return qkv.unbind(dim=-3)  # q, k, v, each (..., H, ks)
 
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        """Attend over (..., T, width) with a boolean mask broadcastable to (..., T, T)."""
+        """Attend over (..., T, width) with a boolean mask broadcastable to (..., T, T).
+
+        An int64 ``mask`` (..., T, K) is a neighbour list instead: token t attends to exactly
+        the K tokens ``mask[..., t, :]``, at O(T K) rather than O(T^2) cost.
+        """
+        if mask.dtype == torch.int64:
+            return self._attend_neighbours(h, mask)
         q, k, v = (t.transpose(-2, -3) for t in self._heads(h))  # each (..., H, T, ks)
         scores = q @ k.transpose(-1, -2)  # (..., H, T, T)
         mask = mask.unsqueeze(-3)  # (..., 1, T, T): the same for every head
@@ -137,6 +143,23 @@ class Attention(nn.Module):
         else:
             weights = torch.where(mask, scores, 0.0)
         out = (weights @ v).transpose(-2, -3)  # (..., T, H, ks)
+        return self.proj(out.flatten(-2))  # (..., T, H * ks) -> (..., T, width)
+
+    def _attend_neighbours(self, h: Tensor, neighbours: Tensor) -> Tensor:
+        n_q = self.n_heads * self.key_size
+        weight, bias = self.qkv.weight, self.qkv.bias
+        q = F.linear(h, weight[:n_q], bias[:n_q]).unflatten(-1, (self.n_heads, -1))  # (.,T,H,ks)
+        kv = F.linear(h, weight[n_q:], bias[n_q:])  # (..., T, 2 * H * ks)
+        batch, n_tokens = kv.shape[:-2], kv.shape[-2]
+        starts = torch.arange(math.prod(batch), device=h.device).view(*batch, 1, 1) * n_tokens
+        rows = (starts + neighbours).expand(*batch, *neighbours.shape[-2:])  # (..., T, K)
+        seen = kv.flatten(0, -2).index_select(0, rows.flatten())  # the neighbours' k and v
+        seen = seen.view(*rows.shape, 2, self.n_heads, self.key_size)  # (..., T, K, 2, H, ks)
+        k_seen, v_seen = seen.unbind(-3)  # each (..., T, K, H, ks)
+        scores = (q.unsqueeze(-3) * k_seen).sum(-1)  # (..., T, K, H)
+        if self.softmax:
+            scores = (scores / math.sqrt(self.key_size)).softmax(dim=-2)
+        out = (scores.unsqueeze(-1) * v_seen).sum(-3)  # (..., T, H, ks)
         return self.proj(out.flatten(-2))  # (..., T, H * ks) -> (..., T, width)
 
     def empty_cache(self, shape: tuple[int, ...], like: Tensor, length: int) -> tuple[Tensor, ...]:
@@ -324,6 +347,22 @@ class SeededTransformer(nn.Module):
             h = h + self.pos[positions]
         return h
 
+    def _check_neighbours(self, neighbours: Tensor, length: int, mask: Tensor | None) -> Tensor:
+        if mask is not None or self.config.mask != "none" or self.config.n_prefix:
+            raise ValueError(
+                "neighbours replace the attention mask: they need mask=None, config mask 'none' "
+                f"and no seed token (got mask={mask is not None}, config mask "
+                f"{self.config.mask!r}, seed_mode {self.config.seed_mode!r})"
+            )
+        shape, ok = tuple(neighbours.shape), neighbours.dtype == torch.int64
+        ok = ok and neighbours.dim() >= 2 and shape[-2] == length and shape[-1] >= 1
+        if not ok or not 0 <= int(neighbours.min()) <= int(neighbours.max()) < length:
+            raise ValueError(
+                f"neighbours of shape {shape} and dtype {neighbours.dtype} are invalid; expected "
+                f"int64 (L, K) or (*batch, L, K) with L={length} and entries in [0, {length})"
+            )
+        return neighbours
+
     def _attention_mask(self, length: int, mask: Tensor | None, device: torch.device) -> Tensor:
         """Config mask AND call-time mask; broadcastable to (*batch, S, T, T), T = L + n_prefix."""
         n_tokens = length + self.config.n_prefix
@@ -343,7 +382,13 @@ class SeededTransformer(nn.Module):
             mask = torch.cat([top, torch.cat([left, mask], dim=-1)], dim=-2)  # (*batch, T, T)
         return allowed & mask.unsqueeze(-3)  # (*batch, 1, T, T): the same for every seed
 
-    def forward(self, x: Tensor, policy_seed: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        x: Tensor,
+        policy_seed: Tensor,
+        mask: Tensor | None = None,
+        neighbours: Tensor | None = None,
+    ) -> Tensor:
         """Run every input under every seed in one batched pass.
 
         Args:
@@ -351,6 +396,9 @@ class SeededTransformer(nn.Module):
             policy_seed: S seeds, shaped as by ``sample_policy_seed``.
             mask: Optional bool (L, L) or (B, L, L), True = may attend; ANDed with the config's
                 mask. A query that may attend to no key gets a zero attention output.
+            neighbours: Optional int64 (L, K) or (B, L, K) in place of a mask (config mask
+                "none", no seed token): token t attends to exactly the K distinct tokens
+                ``neighbours[..., t, :]``; the same as the mask they define, but O(L K).
 
         Returns:
             Logits (B, S, L, output_dim); a prefix seed token's position is dropped.
@@ -374,7 +422,12 @@ class SeededTransformer(nn.Module):
             prefix = prefix.expand(*h.shape[:-2], 1, width)  # (*batch, S, 1, width)
             h = torch.cat([prefix, h], dim=-2)  # (*batch, S, 1 + L, width)
         h = self._finish_embedding(h, slice(0, h.shape[-2]))
-        allowed = self._attention_mask(length, mask, x.device)
+        if neighbours is None:
+            allowed = self._attention_mask(length, mask, x.device)
+        else:
+            allowed = self._check_neighbours(neighbours, length, mask).unsqueeze(
+                -3
+            )  # (.., 1, L, K)
         for block in self.blocks:
             h = block(h, allowed)
         return self.head(h[..., self.config.n_prefix :, :])  # (*batch, S, L, output_dim)
@@ -423,32 +476,49 @@ class SeededTransformer(nn.Module):
         return self._factorised_last(ids, vocab, policy_seed)
 
     def _factorised_last(self, ids: Tensor, vocab: Tensor, policy_seed: Tensor) -> Tensor:
-        """The fast path of ``forward_last``; the residual after j blocks is h0 + sum P o + b."""
+        """The fast path of ``forward_last``.
+
+        After j blocks the residual stream is ``h0 + sum_i (P_i o_i + b_i)`` (o_i: block i's
+        attention output, P_i and b_i its projection), so block j's queries, keys and values
+        are ``W_j (h0 + sum_i b_i) + c_j``, a table over (seed, vocabulary entry), plus
+        ``sum_i (W_j P_i) o_i``: only ``3 * H * ks`` features per position.
+        """
         n_seeds, n_vocab = policy_seed.shape[0], vocab.shape[0]
         table = self._finish_embedding(self._embed_tokens(vocab, policy_seed.unsqueeze(-2)), 0)
         table = table.flatten(0, 1)  # (S, V, width) -> (S * V, width): h0 of each (seed, id)
         offsets = n_vocab * torch.arange(n_seeds, device=ids.device)  # (S,)
         rows = ids.unsqueeze(-2) + offsets.unsqueeze(-1)  # (B, S, L): rows of the table
+        flat_rows = rows.flatten()  # index_select has a much cheaper backward than embedding
+
+        def gather(rows_table: Tensor) -> Tensor:  # (S * V, F) -> (B, S, L, F)
+            return rows_table.index_select(0, flat_rows).unflatten(0, rows.shape)
+
+        h = table.index_select(0, rows[..., -1].flatten()).unflatten(0, rows.shape[:-1])
         outputs: list[Tensor] = []  # attention outputs of the blocks so far, each (B, S, L, H*ks)
         bias = table.new_zeros(self.config.width)  # sum of the output-projection biases so far
-        causal = self.config.mask == "causal"
         for index, block in enumerate(self.blocks):
             attn, last = block.attn, index == len(self.blocks) - 1
-            qkv_table = attn.qkv(table + bias)  # (S * V, 3 * H * ks)
-            qkv = F.embedding(rows, qkv_table)  # (B, S, L, 3 * H * ks)
+            n_q = attn.n_heads * attn.key_size if last else 0  # the last query comes from h
+            weight, weight_bias = attn.qkv.weight[n_q:], attn.qkv.bias[n_q:]
+            features = gather(F.linear(table + bias, weight, weight_bias))  # (B, S, L, F)
             for out, earlier in zip(outputs, self.blocks, strict=False):
-                qkv = qkv + F.linear(out, attn.qkv.weight @ earlier.attn.proj.weight)
-            qkv = qkv.unflatten(-1, (3, attn.n_heads, attn.key_size))  # (B, S, L, 3, H, ks)
+                features = features + F.linear(out, weight @ earlier.attn.proj.weight)
+            if last:
+                q = attn.qkv(h)[..., :n_q].unflatten(-1, (attn.n_heads, -1))  # (B, S, H, ks)
+                k, v = features.unflatten(-1, (2, attn.n_heads, -1)).unbind(-3)  # (B,S,L,H,ks)
+                scores = (q.unsqueeze(-3) * k).sum(-1)  # (B, S, L, H)
+                out = (scores.unsqueeze(-1) * v).sum(-3)  # (B, S, H, ks)
+                h = h + attn.proj(out.flatten(-2))
+                break
+            qkv = features.unflatten(-1, (3, attn.n_heads, attn.key_size))  # (B, S, L, 3, H, ks)
             q, k, v = (t.transpose(-2, -3) for t in qkv.unbind(-3))  # each (B, S, H, L, ks)
-            scores = (q[..., -1:, :] if last else q) @ k.transpose(-1, -2)  # (B, S, H, L', L)
-            if causal and not last:
+            scores = q @ k.transpose(-1, -2)  # (B, S, H, L, L)
+            if self.config.mask == "causal":
                 scores = scores.tril()
-            out = (scores @ v).transpose(-2, -3)  # (B, S, L', H, ks)
-            outputs.append(out.flatten(-2))  # (B, S, L', H * ks)
+            out = (scores @ v).transpose(-2, -3).flatten(-2)  # (B, S, L, H * ks)
+            outputs.append(out)
+            h = h + attn.proj(out[..., -1, :])
             bias = bias + attn.proj.bias
-        h = F.embedding(rows[..., -1], table)  # (B, S, width): h0 at the last position
-        for out, block in zip(outputs, self.blocks, strict=True):
-            h = h + block.attn.proj(out[..., -1, :])
         return self.head(h)  # (B, S, output_dim)
 
     def init_cache(self, batch_shape: int | tuple[int, ...], policy_seed: Tensor) -> DecodeCache:
