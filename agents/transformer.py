@@ -128,13 +128,7 @@ class Attention(nn.Module):
         return qkv.unbind(dim=-3)  # q, k, v, each (..., H, ks)
 
     def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        """Attend over (..., T, width) with a boolean mask broadcastable to (..., T, T).
-
-        An int64 ``mask`` (..., T, K) is a neighbour list instead: token t attends to exactly
-        the K tokens ``mask[..., t, :]``, at O(T K) rather than O(T^2) cost.
-        """
-        if mask.dtype == torch.int64:
-            return self._attend_neighbours(h, mask)
+        """Attend over (..., T, width) with a boolean mask broadcastable to (..., T, T)."""
         q, k, v = (t.transpose(-2, -3) for t in self._heads(h))  # each (..., H, T, ks)
         scores = q @ k.transpose(-1, -2)  # (..., H, T, T)
         mask = mask.unsqueeze(-3)  # (..., 1, T, T): the same for every head
@@ -143,23 +137,6 @@ class Attention(nn.Module):
         else:
             weights = torch.where(mask, scores, 0.0)
         out = (weights @ v).transpose(-2, -3)  # (..., T, H, ks)
-        return self.proj(out.flatten(-2))  # (..., T, H * ks) -> (..., T, width)
-
-    def _attend_neighbours(self, h: Tensor, neighbours: Tensor) -> Tensor:
-        n_q = self.n_heads * self.key_size
-        weight, bias = self.qkv.weight, self.qkv.bias
-        q = F.linear(h, weight[:n_q], bias[:n_q]).unflatten(-1, (self.n_heads, -1))  # (.,T,H,ks)
-        kv = F.linear(h, weight[n_q:], bias[n_q:])  # (..., T, 2 * H * ks)
-        batch, n_tokens = kv.shape[:-2], kv.shape[-2]
-        starts = torch.arange(math.prod(batch), device=h.device).view(*batch, 1, 1) * n_tokens
-        rows = (starts + neighbours).expand(*batch, *neighbours.shape[-2:])  # (..., T, K)
-        seen = kv.flatten(0, -2).index_select(0, rows.flatten())  # the neighbours' k and v
-        seen = seen.view(*rows.shape, 2, self.n_heads, self.key_size)  # (..., T, K, 2, H, ks)
-        k_seen, v_seen = seen.unbind(-3)  # each (..., T, K, H, ks)
-        scores = (q.unsqueeze(-3) * k_seen).sum(-1)  # (..., T, K, H)
-        if self.softmax:
-            scores = (scores / math.sqrt(self.key_size)).softmax(dim=-2)
-        out = (scores.unsqueeze(-1) * v_seen).sum(-3)  # (..., T, H, ks)
         return self.proj(out.flatten(-2))  # (..., T, H * ks) -> (..., T, width)
 
     def empty_cache(self, shape: tuple[int, ...], like: Tensor, length: int) -> tuple[Tensor, ...]:
@@ -347,22 +324,6 @@ class SeededTransformer(nn.Module):
             h = h + self.pos[positions]
         return h
 
-    def _check_neighbours(self, neighbours: Tensor, length: int, mask: Tensor | None) -> Tensor:
-        if mask is not None or self.config.mask != "none" or self.config.n_prefix:
-            raise ValueError(
-                "neighbours replace the attention mask: they need mask=None, config mask 'none' "
-                f"and no seed token (got mask={mask is not None}, config mask "
-                f"{self.config.mask!r}, seed_mode {self.config.seed_mode!r})"
-            )
-        shape, ok = tuple(neighbours.shape), neighbours.dtype == torch.int64
-        ok = ok and neighbours.dim() >= 2 and shape[-2] == length and shape[-1] >= 1
-        if not ok or not 0 <= int(neighbours.min()) <= int(neighbours.max()) < length:
-            raise ValueError(
-                f"neighbours of shape {shape} and dtype {neighbours.dtype} are invalid; expected "
-                f"int64 (L, K) or (*batch, L, K) with L={length} and entries in [0, {length})"
-            )
-        return neighbours
-
     def _attention_mask(self, length: int, mask: Tensor | None, device: torch.device) -> Tensor:
         """Config mask AND call-time mask; broadcastable to (*batch, S, T, T), T = L + n_prefix."""
         n_tokens = length + self.config.n_prefix
@@ -382,13 +343,7 @@ class SeededTransformer(nn.Module):
             mask = torch.cat([top, torch.cat([left, mask], dim=-1)], dim=-2)  # (*batch, T, T)
         return allowed & mask.unsqueeze(-3)  # (*batch, 1, T, T): the same for every seed
 
-    def forward(
-        self,
-        x: Tensor,
-        policy_seed: Tensor,
-        mask: Tensor | None = None,
-        neighbours: Tensor | None = None,
-    ) -> Tensor:
+    def forward(self, x: Tensor, policy_seed: Tensor, mask: Tensor | None = None) -> Tensor:
         """Run every input under every seed in one batched pass.
 
         Args:
@@ -396,9 +351,6 @@ class SeededTransformer(nn.Module):
             policy_seed: S seeds, shaped as by ``sample_policy_seed``.
             mask: Optional bool (L, L) or (B, L, L), True = may attend; ANDed with the config's
                 mask. A query that may attend to no key gets a zero attention output.
-            neighbours: Optional int64 (L, K) or (B, L, K) in place of a mask (config mask
-                "none", no seed token): token t attends to exactly the K distinct tokens
-                ``neighbours[..., t, :]``; the same as the mask they define, but O(L K).
 
         Returns:
             Logits (B, S, L, output_dim); a prefix seed token's position is dropped.
@@ -422,12 +374,7 @@ class SeededTransformer(nn.Module):
             prefix = prefix.expand(*h.shape[:-2], 1, width)  # (*batch, S, 1, width)
             h = torch.cat([prefix, h], dim=-2)  # (*batch, S, 1 + L, width)
         h = self._finish_embedding(h, slice(0, h.shape[-2]))
-        if neighbours is None:
-            allowed = self._attention_mask(length, mask, x.device)
-        else:
-            allowed = self._check_neighbours(neighbours, length, mask).unsqueeze(
-                -3
-            )  # (.., 1, L, K)
+        allowed = self._attention_mask(length, mask, x.device)
         for block in self.blocks:
             h = block(h, allowed)
         return self.head(h[..., self.config.n_prefix :, :])  # (*batch, S, L, output_dim)

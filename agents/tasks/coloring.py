@@ -49,20 +49,11 @@ class ColoringTask:
         """Tensors of cycles (n, N, N) 0/1.
 
         Returns:
-            ``{"adjacency": (n, N, N) bool, "order": (n, N) int64, "neighbours": (n, N, 2)
-            int64}``: the vertex sequence around each cycle (for ``sampled_success``) and the
-            two neighbours of every vertex (the attention mask as neighbour lists).
+            ``{"adjacency": (n, N, N) bool, "order": (n, N) int64}``; the order is the vertex
+            sequence around each cycle (used by ``sampled_success``).
         """
         orders, _ = cycle_orders(adjacency)
-        neighbours = np.empty((*orders.shape, 2), dtype=np.int64)
-        rows = np.arange(len(orders))[:, None]
-        neighbours[rows, orders, 0] = np.roll(orders, 1, axis=1)  # the one before on the cycle
-        neighbours[rows, orders, 1] = np.roll(orders, -1, axis=1)  # the one after
-        return {
-            "adjacency": torch.from_numpy(adjacency != 0),
-            "order": torch.from_numpy(orders),
-            "neighbours": torch.from_numpy(neighbours),
-        }
+        return {"adjacency": torch.from_numpy(adjacency != 0), "order": torch.from_numpy(orders)}
 
     def sample(self, rng: np.random.Generator, n: int) -> Batch:
         """``n`` fresh uniform cycles from the env generator's batch sampler."""
@@ -84,9 +75,9 @@ class ColoringTask:
         return torch.eye(self.n_vertices).expand(n, self.n_vertices, self.n_vertices)
 
     def logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
-        """Color logits (B, S, N, 3); each vertex attends to its two neighbours only."""
+        """Color logits (B, S, N, 3) with the adjacency as the attention mask."""
         tokens = self.tokens(batch).to(model.head.weight)
-        return model(tokens, policy_seed, neighbours=batch["neighbours"].to(tokens.device))
+        return model(tokens, policy_seed, mask=batch["adjacency"].to(tokens.device))
 
     def loss(self, logits: Tensor, batch: Batch) -> Tensor:
         """The partial-coloring loss (expected monochromatic edges), (B, S)."""

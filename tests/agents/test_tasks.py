@@ -143,34 +143,6 @@ def test_coloring_tokens_mask_and_shapes():
     assert task.loss(logits, batch).shape == (4, 3)
 
 
-@pytest.mark.parametrize("overrides", [{}, {"attention": "softmax", "mlp": True}])
-def test_coloring_logits_equal_the_forward_with_the_adjacency_as_mask(overrides):
-    task = ColoringTask(n_vertices=7)
-    model = model_for(task, **overrides)
-    batch = task.sample(np.random.default_rng(0), 5)
-    assert torch.equal(
-        batch["neighbours"].sort(-1).values, batch["adjacency"].nonzero()[:, 2].view(5, 7, 2)
-    )
-    policy_seed = seeds(model, 3, task)
-    dense = model(task.tokens(batch).double(), policy_seed, mask=batch["adjacency"])
-    torch.testing.assert_close(task.logits(model, batch, policy_seed), dense)
-
-
-def test_neighbour_lists_are_validated():
-    task = ColoringTask(n_vertices=4)
-    model = model_for(task)
-    tokens, policy_seed = torch.eye(4).double()[None], seeds(model, 2, task)
-    with pytest.raises(ValueError, match="entries in"):
-        model(tokens, policy_seed, neighbours=torch.full((4, 2), 4))
-    with pytest.raises(ValueError, match="replace the attention mask"):
-        model(
-            tokens,
-            policy_seed,
-            mask=torch.ones(4, 4, dtype=torch.bool),
-            neighbours=torch.zeros(4, 2, dtype=torch.long),
-        )
-
-
 @pytest.mark.parametrize("neighbour", [False, True])
 def test_a_vertex_sees_only_its_neighbours_after_one_layer(neighbour):
     task = ColoringTask(n_vertices=6)

@@ -1,0 +1,58 @@
+"""The machine's measured fp32 matmul peak: GFLOP/s of square torch matmuls at a few sizes.
+
+    python benchmarks/matmul_peak.py [--threads 1 2] [--sizes 256 512 1024 2048]
+
+Prints one row per (threads, size) with the best of ``--repeats`` timings; ``peak_gflops``
+is the function other benchmarks import to state a "fraction of peak".
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+
+def matmul_gflops(size: int, threads: int, repeats: int = 5) -> float:
+    """The best GFLOP/s of ``size x size`` fp32 matmuls on ``threads`` CPU threads."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        generator = torch.Generator().manual_seed(0)
+        a, b = (torch.randn(size, size, generator=generator) for _ in range(2))
+        out = torch.empty(size, size)
+        calls = max(1, int(2e9 // (2 * size**3)))  # about 2 GFLOP per timing
+        torch.mm(a, b, out=out)  # warm-up
+        best = float("inf")
+        for _ in range(repeats):
+            start = time.perf_counter()
+            for _ in range(calls):
+                torch.mm(a, b, out=out)
+            best = min(best, (time.perf_counter() - start) / calls)
+        return 2 * size**3 / best / 1e9
+    finally:
+        torch.set_num_threads(previous)
+
+
+def peak_gflops(threads: int, sizes: tuple[int, ...] = (256, 512, 1024)) -> float:
+    """The highest measured GFLOP/s over ``sizes``: the peak to compare a workload with."""
+    return max(matmul_gflops(size, threads) for size in sizes)
+
+
+def main() -> None:
+    """Print the GFLOP/s table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024, 2048])
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, fp32 square matmul, best of {args.repeats}")
+    print(f"{'threads':>8}{'size':>8}{'GFLOP/s':>10}")
+    for threads in args.threads:
+        for size in args.sizes:
+            print(f"{threads:>8}{size:>8}{matmul_gflops(size, threads, args.repeats):>10.1f}")
+
+
+if __name__ == "__main__":
+    main()
