@@ -1,0 +1,84 @@
+"""scripts/evolve.py end to end: a killed run resumes to the same result as an unbroken one."""
+
+from __future__ import annotations
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+SCRIPT = Path(__file__).parents[2] / "scripts" / "evolve.py"
+MODEL = json.dumps({"width": 8, "n_heads": 1, "key_size": 4, "seed_dim": 4, "mlp": False})
+CONFIG = ["--model", MODEL, "--popsize", "4", "--m", "2"]
+RUNTIME = ["--checkpoint-every", "5", "--eval-every", "60", "--eval-seeds", "4", "--threads", "1"]
+TINY = [*CONFIG, "--generations", "40", *RUNTIME]
+
+
+def evolve(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def log_rows(run_dir: Path) -> list[dict]:
+    with (run_dir / "log.csv").open() as file:
+        return [{k: v for k, v in row.items() if k != "seconds"} for row in csv.DictReader(file)]
+
+
+def final_state(run_dir: Path) -> dict:
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    return payload["tensors"]
+
+
+def test_killed_run_resumes_to_the_same_result(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    done = evolve(*TINY, "--out", str(whole))
+    assert done.returncode == 0, done.stderr
+    assert "95th pct" in done.stdout and (whole / "heatmap.png").exists()
+
+    process = subprocess.Popen(
+        [sys.executable, str(SCRIPT), *TINY, "--out", str(killed)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    while not (killed / "checkpoint.pt").exists():
+        assert process.poll() is None, "the run ended before its first checkpoint"
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert not (killed / "evaluation.json").exists()  # it really died mid-run
+
+    resumed = evolve("--resume", str(killed), *RUNTIME)
+    assert resumed.returncode == 0, resumed.stderr
+    assert log_rows(killed) == log_rows(whole)
+    for name, tensor in final_state(whole).items():
+        assert torch.equal(final_state(killed)[name], tensor), name
+
+
+def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
+    run_dir = tmp_path / "run"
+    short = [*CONFIG, "--generations", "2", "--eval-every", "1", "--threads", "1"]
+    assert evolve(*short, "--out", str(run_dir)).returncode == 0
+    other = evolve("--resume", str(run_dir), "--q", "1", "--threads", "1")
+    assert other.returncode != 0 and "--q: the run has inf, you asked 1.0" in other.stderr
+    (run_dir / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    corrupt = evolve("--resume", str(run_dir), "--threads", "1")
+    assert corrupt.returncode != 0 and "corrupt" in corrupt.stderr
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--q", "0.5"], "q=0.5"),
+        (["--popsize", "5"], "popsize=5"),
+        (["--env-id", "RandAlg/GraphColoring-v0"], "GridExplore"),
+    ],
+)
+def test_bad_flags_fail_clearly(tmp_path, flags, message):
+    result = evolve(*CONFIG, *flags, "--threads", "1", "--out", str(tmp_path / "bad"))
+    assert result.returncode != 0 and message in result.stderr
