@@ -1,11 +1,12 @@
-# randgym: `make demo` runs the main job, `make test` the test suite, `make bench` the benchmarks.
+# randgym: `make demo` runs the main job (scripts/evolve.py), `make play` the env tour,
+# `make test` the test suite, `make bench` the speed benchmarks.
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_VERSION ?= 2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo play test bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +18,9 @@ $(STAMP): $(PY) pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
+	$(PY) scripts/evolve.py
+
+play: $(STAMP)
 	$(PY) scripts/demo.py
 
 test: $(STAMP)
@@ -25,6 +29,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.vector_env
+	$(PY) -m benchmarks.rollout
 
 clean:
 	rm -rf $(VENV) .pytest_cache
