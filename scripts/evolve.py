@@ -99,8 +99,15 @@ def requested_config(args: Args) -> tuple[EvolveConfig, dict[str, Any]]:
 
 
 def resume(run_dir: Path, given: dict[str, Any]) -> tuple[GridEvolution, int]:
-    """The saved run and its generation; refuses flags that contradict the saved run."""
+    """The saved run and its generation; refuses flags that contradict the saved run.
+
+    `--generations` may set a new total (to extend a run, or end it at its checkpoint).
+    """
     run, generation = GridEvolution.load(run_dir / "checkpoint.pt")
+    total = given.pop("generations", run.config.generations)
+    if total < generation:
+        raise ValueError(f"--generations {total}: the run already has {generation} generations")
+    run.config = dataclasses.replace(run.config, generations=total)
     saved = {**dataclasses.asdict(run.config), "es.popsize": run.config.es.get("popsize")}
     conflicts = [
         f"--{key}: the run has {saved[key]!r}, you asked {value!r}"

@@ -66,6 +66,10 @@ def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
     assert evolve(*short, "--out", str(run_dir)).returncode == 0
     other = evolve("--resume", str(run_dir), "--q", "1", "--threads", "1")
     assert other.returncode != 0 and "--q: the run has inf, you asked 1.0" in other.stderr
+    shorter = evolve("--resume", str(run_dir), "--generations", "1", "--threads", "1")
+    assert shorter.returncode != 0 and "already has 2 generations" in shorter.stderr
+    longer = evolve("--resume", str(run_dir), "--generations", "3", *RUNTIME)
+    assert longer.returncode == 0 and len(log_rows(run_dir)) == 3
     (run_dir / "checkpoint.pt").write_bytes(b"not a checkpoint")
     corrupt = evolve("--resume", str(run_dir), "--threads", "1")
     assert corrupt.returncode != 0 and "corrupt" in corrupt.stderr
