@@ -26,17 +26,3 @@ def describe() -> str:
         pass
     return f"{model}, {os.cpu_count()} cores, {platform.system()}; {versions}"
 
-
-def matmul_peak_gflops(size: int = 1024, seconds: float = 1.0) -> float:
-    """Measured fp32 matmul GFLOP/s of torch on (size x size) matrices, current threads."""
-    import time
-
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b  # warm-up
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        a @ b
-        count += 1
-    return 2 * size**3 * count / (time.perf_counter() - start) / 1e9

@@ -24,7 +24,8 @@ import randgym  # noqa: F401
 from agents.rollout import GridRolloutEngine
 from agents.tasks.grid import GridTokenizer, GridTransformerPolicy
 from agents.transformer import SeededTransformer, flatten_parameters, preset
-from benchmarks.machine import describe, matmul_peak_gflops
+from benchmarks.machine import describe
+from benchmarks.matmul_peak import peak_gflops
 from randgym.envs.grid_explore.core import GridDynamics
 
 
@@ -84,7 +85,7 @@ def main() -> None:
     engine_rate = steps / seconds
     plain_rate = plain_loop_steps_per_second(model, tokenizer, cells, seeds, args.plain_seconds)
     achieved = flops_per_token(model, tokenizer) * tokens / seconds / 1e9
-    peak = matmul_peak_gflops()
+    peak = peak_gflops(torch.get_num_threads())
     print(
         f"generation: {args.popsize} x 24 x {args.seeds} episodes, {steps:,.0f} env-steps "
         f"in {seconds:.1f} s"
