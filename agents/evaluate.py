@@ -65,7 +65,7 @@ def score_instances(
     model: SeededTransformer,
     batch: dict[str, Tensor],
     policy_seed: Tensor,
-    chunk: int = 65536,
+    chunk: int = 16384,
     majority: Iterable[int] = MAJORITY,
 ) -> dict[str, np.ndarray]:
     """Per-instance metrics (see the module docstring) of ``model`` under the given seeds.

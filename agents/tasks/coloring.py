@@ -108,15 +108,16 @@ class ColoringTask:
         """P(proper) when every vertex samples its color from its softmax, (B, S), exact.
 
         For the cycle ``o_0 - o_1 - ... - o_{N-1} - o_0`` it is ``trace(prod_i D_i J)`` with
-        ``D_i = diag(p_{o_i})`` and ``J = 1 - I`` (adjacent colors must differ).
+        ``D_i = diag(p_{o_i})`` and ``J = 1 - I`` (adjacent colors differ); ``M D J`` is computed
+        as ``rowsum(M D) - M D`` (tiny batched matmuls are slow on a CPU).
         """
         probs = logits.softmax(dim=-1)  # (B, S, N, C)
         order = batch["order"][:, None, :, None].expand(-1, probs.shape[1], -1, N_COLORS)
         around = probs.gather(-2, order)  # (B, S, N, C): vertices in cycle order
-        differ = 1 - torch.eye(N_COLORS, dtype=probs.dtype)  # (C, C)
-        product = around[..., 0, :, None] * differ  # (B, S, C, C): D_0 J
-        for i in range(1, self.n_vertices):
-            product = product @ (around[..., i, :, None] * differ)
+        product = torch.eye(N_COLORS, dtype=probs.dtype).expand(*probs.shape[:2], -1, -1)
+        for i in range(self.n_vertices):
+            scaled = product * around[..., i, None, :]  # (B, S, C, C): M D_i
+            product = scaled.sum(dim=-1, keepdim=True) - scaled  # M D_i J
         return product.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
 
     def probabilities(self, logits: Tensor) -> Tensor:
