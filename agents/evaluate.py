@@ -1,8 +1,9 @@
 """Evaluation metrics of a seeded model over an evaluation set (DESIGN.md section 4).
 
 Per instance, over S policy seeds: the seed-averaged argmax ``success`` and ``loss``, the
-``majority_k`` success (the share of disjoint groups of k seeds whose vote is right; a
-fixed-seed model, S = 1, votes with k copies of its one prediction), the ``sampled`` control
+``majority_k`` success (the probability that the vote of k seeds drawn from the S is right,
+estimated from random subsets; a fixed-seed model votes with k copies of its one prediction,
+so its majority equals its success), the ``sampled`` control
 (success probability when sampling the output distribution) and the predictive ``variance``
 over seeds (of the per-unit probabilities, averaged over units: bits or vertex colors).
 Over instances: the average, the 95th percentile (the worst-5 % boundary: the 5th percentile
@@ -36,25 +37,39 @@ def summarize(values: np.ndarray, higher_is_better: bool = True) -> dict[str, fl
     return {"average": float(values.mean()), "p95": float(boundary), "worst": float(worst)}
 
 
-def majority_success(task: Task, prediction: Tensor, batch: dict[str, Tensor], k: int) -> Tensor:
-    """Per instance, the share of disjoint groups of ``k`` seeds whose vote is correct.
+def seed_subsets(n_seeds: int, k: int, draws: int, generator: torch.Generator) -> Tensor:
+    """``draws`` random subsets of ``k`` of ``n_seeds`` seed indices, (draws, k) int64.
 
-    Args:
-        task: Provides ``vote`` and ``correct``.
-        prediction: Argmax predictions (B, S, ...); S = 1 (a fixed seed) or S >= k.
-        batch: The instances.
-        k: Voters per group (odd).
+    A fixed seed (``n_seeds == 1``) gives one subset of k copies of it.
 
-    Returns:
-        (B,) float: the mean over the S // k groups (seeds beyond the last group are unused).
+    Raises:
+        ValueError: Unless k is odd and ``k <= n_seeds`` or ``n_seeds == 1``.
     """
-    n_seeds = prediction.shape[1]
     if k < 1 or k % 2 == 0 or 1 < n_seeds < k:
         raise ValueError(f"majority of k={k} over S={n_seeds} seeds: expected odd k <= S or S=1")
     if n_seeds == 1:
-        prediction = prediction.expand(-1, k, *prediction.shape[2:])  # k identical voters
-    groups = n_seeds // k if n_seeds > 1 else 1
-    voters = prediction[:, : groups * k].unflatten(1, (groups, k))  # (B, G, k, ...)
+        return torch.zeros(1, k, dtype=torch.long)
+    return torch.rand(draws, n_seeds, generator=generator).argsort(dim=1)[:, :k]
+
+
+def majority_success(
+    task: Task, prediction: Tensor, batch: dict[str, Tensor], subsets: Tensor
+) -> Tensor:
+    """Per instance, the share of seed subsets whose majority vote is correct.
+
+    With random subsets of k seeds (``seed_subsets``) it estimates the probability that the
+    vote of k seeds is right, with resolution 1 / draws (not k / S as disjoint groups give).
+
+    Args:
+        task: Provides ``vote`` and ``correct``.
+        prediction: Argmax predictions (B, S, ...).
+        batch: The instances.
+        subsets: (G, k) indices into the S seeds.
+
+    Returns:
+        (B,) float.
+    """
+    voters = prediction[:, subsets.to(prediction.device)]  # (B, G, k, ...)
     votes = task.vote(voters, dim=2).squeeze(2)  # (B, G, ...)
     return task.correct(votes, batch).float().mean(dim=1)
 
@@ -67,6 +82,7 @@ def score_instances(
     policy_seed: Tensor,
     chunk: int = 16384,
     majority: Iterable[int] = MAJORITY,
+    draws: int = 64,
 ) -> dict[str, np.ndarray]:
     """Per-instance metrics (see the module docstring) of ``model`` under the given seeds.
 
@@ -76,15 +92,20 @@ def score_instances(
         batch: The evaluation set, e.g. ``task.evaluation_set(rng)``.
         policy_seed: S seeds (one row for a fixed-seed model).
         chunk: About how many (instance, seed) sequences to run at once.
-        majority: The group sizes k of the majority votes; those above S > 1 are skipped.
+        majority: The numbers k of voting seeds; those above S > 1 are skipped.
+        draws: Random subsets of k seeds per majority (the same for every instance).
 
     Returns:
         ``{name: (n,) float64}`` for ``success``, ``majority_<k>``, ``sampled``, ``loss`` and
         ``variance``.
     """
     model.eval()
-    n_seeds = policy_seed.shape[0]
-    majority = [k for k in majority if n_seeds == 1 or k <= n_seeds]
+    n_seeds, generator = policy_seed.shape[0], torch.Generator().manual_seed(0)
+    subsets = {
+        k: seed_subsets(n_seeds, k, draws, generator)
+        for k in majority
+        if n_seeds == 1 or k <= n_seeds
+    }
     n = next(iter(batch.values())).shape[0]
     step = max(1, chunk // n_seeds)
     parts: dict[str, list[Tensor]] = {}
@@ -94,7 +115,10 @@ def score_instances(
         prediction = task.predict(logits)
         metrics = {
             "success": task.correct(prediction, part).float().mean(dim=1),
-            **{f"majority_{k}": majority_success(task, prediction, part, k) for k in majority},
+            **{
+                f"majority_{k}": majority_success(task, prediction, part, indices)
+                for k, indices in subsets.items()
+            },
             "sampled": task.sampled_success(logits, part).mean(dim=1),
             "loss": task.loss(logits, part).mean(dim=1),
             "variance": task.probabilities(logits).var(dim=1, correction=0).mean(dim=-1),

@@ -10,6 +10,7 @@ from agents.evaluate import (
     plot_histogram,
     report,
     score_instances,
+    seed_subsets,
     summarize,
 )
 from agents.tasks import ColoringTask, RecallTask
@@ -43,31 +44,48 @@ def test_summarize_losses_from_above():
         summarize(np.zeros((2, 2)))
 
 
-def test_recall_majority_is_per_bit_and_over_disjoint_groups():
+def all_seeds(n_seeds: int) -> torch.Tensor:
+    return torch.arange(n_seeds)[None]  # one subset: every seed votes
+
+
+def test_recall_majority_is_per_bit():
     task = RecallTask(n_pairs=2, value_bits=3)
     batch = {"bits": torch.tensor([[1.0, 1.0, 1.0]])}
-    # each seed gets one bit wrong, a different one: every seed fails, every vote is right
+    # each seed gets one bit wrong, a different one: every seed fails, the vote is right
     wrong_each = torch.tensor([[[0, 1, 1], [1, 0, 1], [1, 1, 0]]]).bool()
     assert task.correct(wrong_each, batch).float().mean() == 0
-    assert majority_success(task, wrong_each, batch, 3).tolist() == [1.0]
-    # six seeds, two groups of three: the first group votes right, the second wrong
-    second = torch.tensor([[[0, 0, 1], [0, 1, 0], [1, 1, 1]]]).bool()
-    six = torch.cat([wrong_each, second], dim=1)
-    assert majority_success(task, six, batch, 3).tolist() == [0.5]
-    # seven seeds: the seventh is unused
-    seven = torch.cat([six, torch.zeros(1, 1, 3, dtype=torch.bool)], dim=1)
-    assert majority_success(task, seven, batch, 3).tolist() == [0.5]
+    assert majority_success(task, wrong_each, batch, all_seeds(3)).tolist() == [1.0]
+    # two subsets: the first votes right, the second wrong
+    six = torch.cat([wrong_each, torch.tensor([[[0, 0, 1], [0, 1, 0], [1, 1, 1]]]).bool()], 1)
+    subsets = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    assert majority_success(task, six, batch, subsets).tolist() == [0.5]
+
+
+def test_random_subsets_estimate_the_probability_that_k_seeds_vote_right():
+    task = RecallTask(n_pairs=2, value_bits=2)
+    batch = {"bits": torch.tensor([[1.0, 1.0], [1.0, 1.0]])}
+    right, wrong = [True, True], [False, False]
+    # instance 0: 3 of 4 seeds right, every 3 seeds have a right majority
+    # instance 1: 2 of 4 right, 2 of the 4 possible triples have a right majority
+    prediction = torch.tensor([[right, right, right, wrong], [right, right, wrong, wrong]])
+    subsets = seed_subsets(4, 3, 4000, torch.Generator().manual_seed(0))
+    assert subsets.shape == (4000, 3)
+    assert all(len(set(row)) == 3 for row in subsets.tolist())  # without replacement
+    estimate = majority_success(task, prediction, batch, subsets)
+    assert estimate[0] == 1.0 and abs(estimate[1] - 0.5) < 0.03
 
 
 def test_a_fixed_seed_model_votes_with_copies_of_its_prediction():
     task = RecallTask(n_pairs=2, value_bits=2)
     batch = {"bits": torch.tensor([[1.0, 0.0], [1.0, 1.0]])}
     prediction = torch.tensor([[[1, 0]], [[1, 0]]]).bool()  # (B=2, S=1, d)
-    assert majority_success(task, prediction, batch, 5).tolist() == [1.0, 0.0]
+    subsets = seed_subsets(1, 5, 64, torch.Generator())
+    assert subsets.tolist() == [[0] * 5]
+    assert majority_success(task, prediction, batch, subsets).tolist() == [1.0, 0.0]
     with pytest.raises(ValueError, match="k=4"):
-        majority_success(task, prediction, batch, 4)
+        seed_subsets(9, 4, 64, torch.Generator())
     with pytest.raises(ValueError, match="S=3"):
-        majority_success(task, prediction.expand(-1, 3, -1), batch, 5)
+        seed_subsets(3, 5, 64, torch.Generator())
 
 
 def test_coloring_majority_is_the_mode_of_whole_colorings():
@@ -77,12 +95,13 @@ def test_coloring_majority_is_the_mode_of_whole_colorings():
         adjacency[0, a, b] = adjacency[0, b, a] = True
     batch = {"adjacency": adjacency}
     good, other_good, bad = [0, 1, 0, 1], [1, 2, 1, 0], [0, 0, 1, 2]
-    # groups of 3: (good, bad, good) -> good; (bad, good, bad) -> bad
+    # subsets of 3: (good, bad, good) -> good; (bad, good, bad) -> bad
     prediction = torch.tensor([[good, bad, good, bad, good, bad]])
-    assert majority_success(task, prediction, batch, 3).tolist() == [0.5]
+    subsets = torch.tensor([[0, 1, 2], [3, 4, 5]])
+    assert majority_success(task, prediction, batch, subsets).tolist() == [0.5]
     # every seed proper but all different: the mode (smallest code) is a proper coloring
     prediction = torch.tensor([[good, other_good, [1, 0, 1, 0]]])
-    assert majority_success(task, prediction, batch, 3).tolist() == [1.0]
+    assert majority_success(task, prediction, batch, all_seeds(3)).tolist() == [1.0]
 
 
 def test_score_instances_agrees_with_direct_computation_in_any_chunking():
