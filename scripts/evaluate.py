@@ -66,7 +66,8 @@ def main(args: Args) -> None:
     seconds = round(time.time() - start, 1)
     variant = metadata["train"]["variant"]
     n_instances = len(per_instance["success"])
-    title = f"{task.spec} {variant}: {n_instances} inputs x {policy_seed.shape[0]} seeds"
+    size = task.spec.get("n_pairs", task.spec.get("n_vertices"))
+    title = f"{task.name} N={size} {variant}: {n_instances} inputs x {policy_seed.shape[0]} seeds"
     print(format_table(summary, title))
 
     out = Path(args.out or Path(args.checkpoint).parent)

@@ -1,12 +1,13 @@
 """Train a seeded transformer on associative recall or cycle coloring with the q-norm loss.
 
     python scripts/train_qnorm.py --task recall --n 15 --q 100 --m 30
-    python scripts/train_qnorm.py --task coloring --n 10 --variant q_r0 --steps 20000
+    python scripts/train_qnorm.py --task coloring --n 10 --variant q_r0
 
-Unset optimisation flags take the paper's values for the task (``TASK_DEFAULTS``). Writes
-``<out>/log.csv`` (one row per ``--log_every`` steps, plus evaluation columns every
-``--eval_every`` steps) and ``<out>/model.pt`` (tensors + JSON config; see agents.checkpoint),
-and shows a progress bar with the running loss and success.
+Unset optimisation flags take the task's defaults (``TASK_DEFAULTS``: the paper's values, with
+the batch and the number of steps sized for a 30-minute CPU run). Writes ``<out>/log.csv`` (a
+row every ``--log_every`` steps, with evaluation columns every ``--eval_every`` steps) and
+``<out>/model.pt`` (tensors + JSON config, see agents.checkpoint), and shows a progress bar
+with the running loss and success.
 """
 
 from __future__ import annotations
@@ -39,8 +40,8 @@ class Args:
     variant: str = "q_R"  # E_r0 | q_r0 | E_R | q_R
     q: float | None = None  # recall 100, coloring 10 (E_* variants use 1)
     m: int | None = None  # random policy seeds per step: recall 30, coloring 10
-    batch_size: int | None = None  # recall 512, coloring 256
-    steps: int = 10_000
+    batch_size: int | None = None  # recall 128 (the paper: 512), coloring 256
+    steps: int | None = None  # recall 24k, coloring 15k
     lr: float | None = None
     lr_end: float | None = None
     warmup: int | None = None

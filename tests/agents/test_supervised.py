@@ -53,7 +53,7 @@ def test_bad_train_config_values_raise_naming_the_value(field, value, words):
 
 def test_task_defaults_are_the_paper_tables_and_variants_set_q_and_seeds():
     recall = TrainConfig.for_task("recall")
-    assert (recall.q, recall.n_seeds, recall.batch_size, recall.lr) == (100, 30, 512, 3e-3)
+    assert (recall.q, recall.n_seeds, recall.batch_size, recall.lr) == (100, 30, 128, 3e-3)
     coloring = TrainConfig.for_task("coloring", steps=7)
     assert (coloring.q, coloring.n_seeds, coloring.weight_decay, coloring.steps) == (10, 10, 0.1, 7)
     expected = {"E_r0": (1, True), "q_r0": (100, True), "E_R": (1, False), "q_R": (100, False)}
