@@ -120,6 +120,9 @@ class Trainer:
         config: The hyperparameters and variant.
         generator: The trainer's torch RNG: r0 and the per-step policy seeds.
         rng: The data RNG, passed to the env generator's batch sampler.
+        compile: Run the forward pass and loss through ``torch.compile`` (about 1.4x faster
+            steps on a CPU after a compilation of about a minute; same results up to float
+            rounding).
     """
 
     def __init__(
@@ -129,8 +132,10 @@ class Trainer:
         config: TrainConfig,
         generator: torch.Generator,
         rng: np.random.Generator,
+        compile: bool = False,
     ) -> None:
         self.task, self.model, self.config = task, model, config
+        self._forward = torch.compile(self._losses, dynamic=False) if compile else self._losses
         self.generator, self.rng = generator, rng
         self.optimizer = torch.optim.AdamW(
             model.parameters(),
@@ -154,6 +159,10 @@ class Trainer:
             return self.fixed_policy_seed
         return self._draw_seeds(self.config.n_seeds)
 
+    def _losses(self, batch: dict[str, Tensor], policy_seed: Tensor) -> tuple[Tensor, Tensor]:
+        logits = self.task.logits(self.model, batch, policy_seed)
+        return logits, self.task.loss(logits, batch)  # (B, S, ...), (B, S)
+
     def step(self) -> dict[str, float]:
         """One optimiser step on a fresh batch.
 
@@ -163,8 +172,7 @@ class Trainer:
         """
         self.model.train()
         batch = self.task.sample(self.rng, self.config.batch_size)
-        logits = self.task.logits(self.model, batch, self.policy_seeds())
-        losses = self.task.loss(logits, batch)  # (B, S)
+        logits, losses = self._forward(batch, self.policy_seeds())
         loss = q_norm(losses, self.config.effective_q)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()

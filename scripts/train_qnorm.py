@@ -50,6 +50,7 @@ class Args:
     model: str = "{}"  # JSON overrides of the task's TransformerConfig, e.g. '{"seed_dim": 16}'
     seed: int = 0  # of this training run: initial weights, r0, policy seeds and data
     threads: int = 1  # torch CPU threads
+    compile: bool = False  # torch.compile the forward pass and loss (~1.4x faster steps)
     out: str = ""  # output folder; default results/qnorm/runs/<task><n>_<variant>_...
     log_every: int = 50
     eval_every: int = 0  # 0: no evaluation during training
@@ -81,7 +82,8 @@ def main(args: Args) -> None:
     model_config = task.model_config(**json.loads(args.model))
     generator = torch.Generator().manual_seed(args.seed)
     model = SeededTransformer(model_config, generator)
-    trainer = Trainer(task, model, config, generator, np.random.default_rng([args.seed, 1]))
+    data_rng = np.random.default_rng([args.seed, 1])
+    trainer = Trainer(task, model, config, generator, data_rng, compile=args.compile)
     out = Path(args.out or _default_out(task.spec, config, args.seed))
     out.mkdir(parents=True, exist_ok=True)
     print(f"{task.spec} {config.to_dict()}\nmodel {model_config}\n-> {out}")
@@ -119,6 +121,7 @@ def main(args: Args) -> None:
         "steps_done": trainer.step_count,
         "wall_time_s": round(time.time() - start, 1),
         "threads": args.threads,
+        "compile": args.compile,
     }
     extra = {} if trainer.fixed_policy_seed is None else {"fixed_policy_seed": eval_seeds}
     save_model(out / "model.pt", model, metadata, extra)

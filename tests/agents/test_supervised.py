@@ -22,12 +22,12 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def make_trainer(variant="q_R", task=None, seed=0, **overrides):
+def make_trainer(variant="q_R", task=None, seed=0, compile=False, **overrides):
     task = task or RecallTask(n_pairs=4, value_bits=3)
     config = TrainConfig.for_task(task.name, **{**TINY, "variant": variant, **overrides})
     generator = torch.Generator().manual_seed(seed)
     model = SeededTransformer(task.model_config(), generator)
-    return Trainer(task, model, config, generator, np.random.default_rng(seed))
+    return Trainer(task, model, config, generator, np.random.default_rng(seed), compile=compile)
 
 
 def params(trainer):
@@ -135,3 +135,12 @@ def test_training_is_reproducible_from_the_generator_and_rng():
     for _ in range(3):
         assert a.step() == b.step()
     assert torch.equal(params(a), params(b))
+
+
+@pytest.mark.slow
+def test_a_compiled_trainer_takes_the_same_steps():
+    eager, compiled = make_trainer("q_R"), make_trainer("q_R", compile=True)
+    for _ in range(3):
+        a, b = eager.step(), compiled.step()
+        assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
+    torch.testing.assert_close(params(eager), params(compiled), rtol=1e-4, atol=1e-5)
