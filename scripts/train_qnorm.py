@@ -96,7 +96,7 @@ def main(args: Args) -> None:
             args.eval_seeds, torch.Generator().manual_seed(args.seed + 1), task.policy_seed_length
         )
 
-    start, running, rows = time.time(), {}, []
+    start, cpu_start, running, rows = time.time(), time.process_time(), {}, []
     bar = tqdm(range(config.steps), disable=not args.progress, mininterval=2, smoothing=0.05)
     for step in bar:
         stats = trainer.step()
@@ -104,7 +104,8 @@ def main(args: Args) -> None:
         if (step + 1) % 10 == 0:
             bar.set_postfix(loss=f"{running['loss']:.3f}", success=f"{running['success']:.3f}")
         if (step + 1) % args.log_every == 0 or step + 1 == config.steps:
-            row = {"step": step + 1, "time": round(time.time() - start, 1), **stats}
+            cpu = round(time.process_time() - cpu_start, 1)  # this process's CPU seconds
+            row = {"step": step + 1, "time": round(time.time() - start, 1), "cpu": cpu, **stats}
             if args.eval_every and ((step + 1) % args.eval_every == 0 or step + 1 == config.steps):
                 summary = report(score_instances(task, model, eval_batch, eval_seeds))
                 row |= {
@@ -120,6 +121,7 @@ def main(args: Args) -> None:
         "seed": args.seed,
         "steps_done": trainer.step_count,
         "wall_time_s": round(time.time() - start, 1),
+        "cpu_time_s": round(time.process_time() - cpu_start, 1),
         "threads": args.threads,
         "compile": args.compile,
     }
