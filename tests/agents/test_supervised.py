@@ -138,6 +138,7 @@ def test_training_is_reproducible_from_the_generator_and_rng():
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own internals
 def test_a_compiled_trainer_takes_the_same_steps():
     eager, compiled = make_trainer("q_R"), make_trainer("q_R", compile=True)
     for _ in range(3):
