@@ -1,72 +1,66 @@
 """Speed of one q-norm training step (forward, backward, AdamW) against the obvious forward.
 
-    python benchmarks/train_step.py [--threads 1] [--steps 20]
+    python -m benchmarks.train_step [--threads 1] [--steps 20] [--clock cpu] [--compile]
 
-Recall (N = 15, batch 512 and 256, m = 30) runs ``SeededTransformer.forward_last`` (the
-embedding once per (seed, vocabulary entry), narrow gathered attention features, the last
-query only) against the plain ``forward`` on raw tokens read at the last position; both train
-the same model on the same data in this one run. Coloring (C_10, batch 256, m = 10) has one
-path, the dense forward with the adjacency as mask. Reported: ms per step, tokens per second
-(inputs x seeds x positions), the speed-up, and the achieved fraction of the machine's
-measured matmul peak, counting the matmul FLOPs of the plain step
-(``torch.utils.flop_counter``) as the work done.
+``Trainer.step`` of the paper-sized models (fresh data, forward, q-norm, backward, clipping,
+AdamW). Recall (N = 15, m = 30, batch 512, 256 and 128) runs ``SeededTransformer.forward_last``
+("fast": the embedding once per (seed, vocabulary entry), narrow gathered attention features,
+the last query only) against the obvious path ("plain": the full ``forward`` on raw tokens,
+read at the last position), in this one run; coloring (C_10, batch 256, m = 10) has the plain
+dense path only; ``--compile`` adds the ``torch.compile``d step. Reported: ms per step,
+tokens per second (inputs x seeds x positions), the speed-up over plain, and the achieved
+fraction of the machine's measured matmul peak, counting the matmul FLOPs of the plain step
+(``torch.utils.flop_counter``) as the work done. Times are medians of the process's CPU clock
+(``--clock cpu``, the default: robust on a machine shared with other jobs, for 1 thread) or
+of the wall clock (``--clock wall``); the peak is measured with the same clock.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from agents.qnorm import q_norm
+from agents.supervised import TrainConfig, Trainer
 from agents.tasks import ColoringTask, RecallTask, Task
 from agents.transformer import SeededTransformer
+from benchmarks.machine import describe
+from benchmarks.matmul_peak import peak_gflops
 
-sys.path.insert(0, str(Path(__file__).parent))
-from matmul_peak import peak_gflops  # noqa: E402
+
+class PlainRecallTask(RecallTask):
+    """Recall through the obvious path: the full forward on raw tokens, read at the end."""
+
+    def logits(self, model: SeededTransformer, batch: dict, policy_seed: torch.Tensor):
+        """Logits (B, S, d) at the last position of the full forward pass."""
+        return model(self.tokens(batch), policy_seed)[:, :, -1]
 
 
-def step_function(task: Task, batch_size: int, n_seeds: int, plain: bool) -> Callable[[], None]:
-    """One q-norm training step on a fresh batch, the fast or the plain way."""
+def step_function(task: Task, batch_size: int, n_seeds: int, compile: bool) -> Callable:
+    """``Trainer.step`` of a fresh paper-sized model (q-norm, AdamW, clipping, fresh data)."""
+    config = TrainConfig.for_task(task.name, batch_size=batch_size, n_seeds=n_seeds)
     generator = torch.Generator().manual_seed(0)
     model = SeededTransformer(task.model_config(), generator)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
     rng = np.random.default_rng(0)
-
-    def logits(batch: dict, policy_seed: torch.Tensor) -> torch.Tensor:
-        if not plain or task.name != "recall":
-            return task.logits(model, batch, policy_seed)
-        return model(task.tokens(batch), policy_seed)[:, :, -1]
-
-    def step() -> None:
-        batch = task.sample(rng, batch_size)
-        policy_seed = model.sample_policy_seed(n_seeds, generator, task.policy_seed_length)
-        loss = q_norm(task.loss(logits(batch, policy_seed), batch), 10.0)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-
-    return step
+    return Trainer(task, model, config, generator, rng, compile=compile).step
 
 
-def time_step(step: Callable[[], None], steps: int) -> float:
+def time_step(step: Callable, steps: int, clock: Callable[[], float]) -> float:
     """Median seconds per call after two warm-up calls."""
     step(), step()
     times = []
     for _ in range(steps):
-        start = time.perf_counter()
+        start = clock()
         step()
-        times.append(time.perf_counter() - start)
+        times.append(clock() - start)
     return float(np.median(times))
 
 
-def matmul_flops(step: Callable[[], None]) -> int:
+def matmul_flops(step: Callable) -> int:
     """Matmul FLOPs of one call (forward and backward)."""
     with FlopCounterMode(display=False) as counter:
         step()
@@ -78,29 +72,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--clock", choices=("cpu", "wall"), default="cpu")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    peak = peak_gflops(args.threads)
-    cases = [
-        ("recall N=15", RecallTask(15), 512, 30, 16),
-        ("recall N=15", RecallTask(15), 256, 30, 16),
-        ("coloring C10", ColoringTask(10), 256, 10, 10),
-    ]
-    print(f"threads {args.threads}; measured fp32 matmul peak {peak:.0f} GFLOP/s")
-    print(f"{'case':<14}{'B':>5}{'m':>4}{'path':>7}{'ms/step':>9}{'tok/s':>11}{'x':>6}{'peak':>7}")
-    for name, task, batch_size, n_seeds, length in cases:
-        flops = matmul_flops(step_function(task, batch_size, n_seeds, plain=True))
-        paths = ("plain", "fast") if task.name == "recall" else ("plain",)
-        seconds = {
-            path: time_step(step_function(task, batch_size, n_seeds, path == "plain"), args.steps)
-            for path in paths
-        }
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
+    peak = peak_gflops(args.threads, clock=clock)
+    print(describe())
+    print(f"threads {args.threads}, {args.clock} clock; fp32 matmul peak {peak:.0f} GFLOP/s")
+    print(f"{'case':<14}{'B':>5}{'m':>4}{'path':>9}{'ms/step':>9}{'tok/s':>11}{'x':>6}{'peak':>7}")
+    cases = [(15, 512, 30), (15, 256, 30), (15, 128, 30), (10, 256, 10)]
+    for n, batch_size, n_seeds in cases:
+        task = RecallTask(n) if n == 15 else ColoringTask(n)
+        plain = PlainRecallTask(n) if n == 15 else task
+        steps = {"plain": step_function(plain, batch_size, n_seeds, compile=False)}
+        if task is not plain:
+            steps["fast"] = step_function(task, batch_size, n_seeds, compile=False)
+        if args.compile:
+            steps["compiled"] = step_function(task, batch_size, n_seeds, compile=True)
+        flops = matmul_flops(steps["plain"])
+        seconds = {path: time_step(step, args.steps, clock) for path, step in steps.items()}
+        name, length = (f"recall N={n}", n + 1) if n == 15 else (f"coloring C{n}", n)
         for path, value in seconds.items():
             tokens = batch_size * n_seeds * length / value
             ratio = seconds["plain"] / value
             fraction = flops / value / 1e9 / peak
             print(
-                f"{name:<14}{batch_size:>5}{n_seeds:>4}{path:>7}{1000 * value:>9.1f}"
+                f"{name:<14}{batch_size:>5}{n_seeds:>4}{path:>9}{1000 * value:>9.1f}"
                 f"{tokens:>11.3g}{ratio:>6.1f}{fraction:>7.1%}"
             )
 
