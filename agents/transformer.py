@@ -163,9 +163,9 @@ class Attention(nn.Module):
             weights = (scores / math.sqrt(self.key_size)).softmax(dim=-1)
             out = (weights @ values[..., seen, :]).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
         else:
-            state = cache[0] + k.unsqueeze(-1) * v.unsqueeze(-2)  # (..., H, ks, ks): sum k v^T
+            state = cache[0]  # (..., H, ks, ks): sum k v^T, updated in place: O(1) per step
+            state += k.unsqueeze(-1) * v.unsqueeze(-2)
             out = (q.unsqueeze(-2) @ state).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
-            cache = (state,)
         return self.proj(out.flatten(-2)), cache  # (..., H * ks) -> (..., width)
 
 

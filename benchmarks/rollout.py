@@ -22,6 +22,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import randgym  # noqa: F401
 from agents.rollout import GridRolloutEngine
+from agents.runtime import keep_freed_memory
 from agents.tasks.grid import GridTokenizer, GridTransformerPolicy
 from agents.transformer import SeededTransformer, flatten_parameters, preset
 from benchmarks.machine import describe
@@ -61,7 +62,11 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--attention", default="softmax", choices=["softmax", "linear"])
     parser.add_argument("--plain-seconds", type=float, default=10.0)
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    keep_freed_memory()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tokenizer, dynamics = GridTokenizer(), GridDynamics()
     config = preset("grid", input_dim=tokenizer.dim, attention=args.attention)
     generator = torch.Generator().manual_seed(0)

@@ -34,6 +34,7 @@ from agents.grid_report import (
     save_heat_map,
     trajectory_text,
 )
+from agents.runtime import keep_freed_memory
 
 
 @dataclasses.dataclass
@@ -184,6 +185,7 @@ def final_report(run: GridEvolution, run_dir: Path, n_seeds: int) -> None:
 
 def main(args: Args) -> None:
     """Build or resume the run, loop over generations, log, checkpoint, report."""
+    keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     config, given = requested_config(args)
