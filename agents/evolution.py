@@ -163,16 +163,15 @@ class GridEvolution:
             "worst_case_best": per_cell.min(dim=1).values.max().item(),
         }
 
-    def center_returns(self, n_seeds: int, eval_seed: int = 12345) -> Tensor:
-        """Returns (I, n_seeds) of the ES center on every cell under fresh evaluation seeds.
-
-        r0 runs are evaluated under their fixed seed only (they are deterministic).
-        """
+    def evaluation_seeds(self, n_seeds: int, eval_seed: int = 12345) -> Tensor:
+        """Policy seeds to evaluate the center with: n fresh ones, the fixed one for r0 runs."""
         if self.config.fixed_seed:
-            seeds = self.fixed_policy_seed
-        else:
-            generator = torch.Generator().manual_seed(eval_seed)
-            seeds = self.model.sample_policy_seed(n_seeds, generator)
+            return self.fixed_policy_seed
+        return self.model.sample_policy_seed(n_seeds, torch.Generator().manual_seed(eval_seed))
+
+    def center_returns(self, n_seeds: int) -> Tensor:
+        """Returns (I, n_seeds) of the ES center on every cell under `evaluation_seeds`."""
+        seeds = self.evaluation_seeds(n_seeds)
         return self.evaluator.returns(self.es.center[None], self.cells, seeds)[0]
 
     def state_dict(self) -> dict[str, Any]:

@@ -12,11 +12,10 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 from agents.baselines.grid import PathExplorer, all_paths
 from agents.evaluate import summarize
-from agents.rollout import GridRolloutEngine, Rollouts
+from agents.rollout import Rollouts
 
 
 def first_visit_times(rollouts: Rollouts, size: int, horizon: int) -> np.ndarray:
@@ -92,17 +91,13 @@ def classical_returns(env_id: str, env_kwargs: dict, cells: np.ndarray, n_seeds:
     return sweep, random_sweep
 
 
-def evaluation_table(
-    engine: GridRolloutEngine, center: torch.Tensor, cells: np.ndarray, policy_seeds: torch.Tensor
-) -> dict[str, dict[str, float]]:
-    """Summaries over cells of the trained agent: randomized, and derandomized.
+def evaluation_table(returns: np.ndarray) -> dict[str, dict[str, float]]:
+    """Summaries over cells of a trained agent's returns (I, M): randomized and derandomized.
 
     The derandomized agent is the network under its best single policy seed (the one whose
     worst cell is best), a deterministic algorithm.
     """
-    returns = engine.play(center[None], cells, policy_seeds).returns[0].numpy()  # (I, M)
-    per_seed_worst = returns.min(axis=0)  # (M,): the worst cell of each fixed seed
-    best_seed = int(per_seed_worst.argmax())
+    best_seed = int(returns.min(axis=0).argmax())  # the seed whose worst cell is best
     return {
         f"trained, random seeds (m={returns.shape[1]})": summarize(returns.mean(axis=1)),
         "trained, best fixed seed (deterministic)": summarize(returns[:, best_seed]),

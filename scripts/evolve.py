@@ -152,13 +152,9 @@ def evaluate(run: GridEvolution, n_seeds: int) -> dict[str, float]:
 
 def final_report(run: GridEvolution, run_dir: Path, n_seeds: int) -> None:
     """Prints and saves the evaluation table, the heat map and a few trajectories."""
-    seed_count = 1 if run.config.fixed_seed else n_seeds
-    seeds = (
-        run.policy_seeds()
-        if run.config.fixed_seed
-        else run.model.sample_policy_seed(seed_count, torch.Generator().manual_seed(12345))
-    )
-    rows = evaluation_table(run.engine, run.es.center, run.cells, seeds)
+    seeds = run.evaluation_seeds(n_seeds)
+    rollouts = run.engine.play(run.es.center[None], run.cells, seeds, record=True)
+    rows = evaluation_table(rollouts.returns[0].numpy())
     sweep, random_sweep = classical_returns(
         run.config.env_id, run.config.env_kwargs, run.cells, n_seeds
     )
@@ -167,7 +163,6 @@ def final_report(run: GridEvolution, run_dir: Path, n_seeds: int) -> None:
     print(f"\nReturns over all {len(run.cells)} treasure cells (higher is better):")
     print(format_rows(rows))
     (run_dir / "evaluation.json").write_text(json.dumps(rows, indent=2))
-    rollouts = run.engine.play(run.es.center[None], run.cells, seeds, record=True)
     dynamics = run.dynamics
     times = first_visit_times(rollouts, dynamics.size, dynamics.horizon)
     save_heat_map(times, run_dir / "heatmap.png", "first visit, trained agent")
@@ -190,6 +185,8 @@ def main(args: Args) -> None:
         torch.set_num_threads(args.threads)
     config, given = requested_config(args)
     run_dir = Path(args.resume or args.out)
+    if not args.resume and (run_dir / "checkpoint.pt").exists():
+        raise ValueError(f"{run_dir} already holds a run: --resume it or choose another --out")
     run, start = resume(run_dir, given) if args.resume else (GridEvolution(config), 0)
     config = run.config
     run_dir.mkdir(parents=True, exist_ok=True)

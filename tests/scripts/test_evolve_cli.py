@@ -64,6 +64,8 @@ def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
     run_dir = tmp_path / "run"
     short = [*CONFIG, "--generations", "2", "--eval-every", "1", "--threads", "1"]
     assert evolve(*short, "--out", str(run_dir)).returncode == 0
+    again = evolve(*short, "--out", str(run_dir))
+    assert again.returncode != 0 and "already holds a run" in again.stderr
     other = evolve("--resume", str(run_dir), "--q", "1", "--threads", "1")
     assert other.returncode != 0 and "--q: the run has inf, you asked 1.0" in other.stderr
     shorter = evolve("--resume", str(run_dir), "--generations", "1", "--threads", "1")
