@@ -158,10 +158,12 @@ class Attention(nn.Module):
             keys, values = cache
             keys[..., position, :] = k  # the buffers are written in place: O(1) per step
             values[..., position, :] = v
-            seen = slice(0, position + 1)
-            scores = q.unsqueeze(-2) @ keys[..., seen, :].transpose(-1, -2)  # (..., H, 1, t + 1)
-            weights = (scores / math.sqrt(self.key_size)).softmax(dim=-1)
-            out = (weights @ values[..., seen, :]).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
+            # attend over the whole buffer with the unwritten positions masked: on a CPU this
+            # is faster than matmuls over the slice [: position + 1] (measured)
+            unseen = torch.arange(keys.shape[-2], device=keys.device) > position  # (T,)
+            scores = q.unsqueeze(-2) @ keys.transpose(-1, -2) / math.sqrt(self.key_size)
+            weights = scores.masked_fill(unseen, -math.inf).softmax(dim=-1)  # (..., H, 1, T)
+            out = (weights @ values).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
         else:
             state = cache[0]  # (..., H, ks, ks): sum k v^T, updated in place: O(1) per step
             state += k.unsqueeze(-1) * v.unsqueeze(-2)
