@@ -24,10 +24,12 @@ import randgym  # noqa: F401  (registers the envs)
 from agents.checkpoint import load_checkpoint, save_checkpoint
 from agents.es import CMAES, PEPG, CMAESConfig, EvolutionStrategy, OpenES, OpenESConfig, PEPGConfig
 from agents.evaluators import Evaluator, LocalEvaluator
+from agents.population import flatten_parameters
+from agents.presets import preset
 from agents.qnorm import q_norm
 from agents.rollout import GridRolloutEngine
 from agents.tasks.grid import GridTokenizer
-from agents.transformer import SeededTransformer, flatten_parameters, preset
+from agents.transformer import SeededTransformer
 from randgym.envs.grid_explore.env import GridExploreEnv
 
 ALGORITHMS: dict[str, tuple[type[EvolutionStrategy], type]] = {

@@ -21,13 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from agents.population import functional_method_call, unflatten_parameters
 from agents.tasks.grid import GridTokenizer
-from agents.transformer import (
-    DecodeCache,
-    SeededTransformer,
-    functional_method_call,
-    unflatten_parameters,
-)
+from agents.transformer import DecodeCache, SeededTransformer
 from randgym.envs.grid_explore.core import GridDynamics, GridState
 
 SEED_MODES = ("prefix_normal", "none")  # the seed enters before the first step, if at all

@@ -9,15 +9,13 @@ Random Seed Encodings (paper-spec section 2), with the shape of a batch of S see
 ``forward`` runs every input under every seed in one batched call. ``init_cache`` / ``step``
 decode a token at a time in O(context): a KV cache (softmax) or the state sum_t k_t v_t^T
 (linear attention). ``functional_call`` + ``vmap`` over a stacked population of parameter sets
-work throughout (see ``unflatten_parameters`` and ``functional_method_call``).
+work throughout (see ``agents.population``); the paper-sized configs are in ``agents.presets``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -530,111 +528,3 @@ class SeededTransformer(nn.Module):
             seed = seed[:, index]  # (S, seed_dim)
         h, cache = self._advance(self._embed_tokens(token, seed), cache)
         return self.head(h), cache
-
-
-def parameter_count(model: nn.Module) -> int:
-    """Number of scalar parameters (the dimension P of an ES search space)."""
-    return sum(p.numel() for p in model.parameters())
-
-
-def flatten_parameters(model: nn.Module) -> Tensor:
-    """All parameters as one detached vector (P,), in ``named_parameters`` order."""
-    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-
-def unflatten_parameters(model: nn.Module, flat: Tensor) -> dict[str, Tensor]:
-    """Split flat vectors (..., P) into a params dict for ``torch.func.functional_call``.
-
-    Leading dims are kept: entry ``name`` has shape (..., *param.shape), ready for ``vmap``.
-    """
-    shapes = {name: p.shape for name, p in model.named_parameters()}
-    sizes = [shape.numel() for shape in shapes.values()]
-    if flat.dim() < 1 or flat.shape[-1] != sum(sizes):
-        raise ValueError(
-            f"flat of shape {tuple(flat.shape)} is invalid; expected (..., P={sum(sizes)})"
-        )
-    chunks = flat.split(sizes, dim=-1)  # each (..., numel)
-    return {
-        name: chunk.reshape(*flat.shape[:-1], *shape)  # (..., numel) -> (..., *shape)
-        for (name, shape), chunk in zip(shapes.items(), chunks, strict=True)
-    }
-
-
-class _BoundMethod(nn.Module):
-    """Wraps ``model.<method>`` as a forward, so that functional_call can swap parameters."""
-
-    def __init__(self, model: nn.Module, method: str) -> None:
-        super().__init__()
-        self.model, self.method = model, method
-
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the wrapped method."""
-        return getattr(self.model, self.method)(*args, **kwargs)
-
-
-def functional_method_call(
-    model: SeededTransformer,
-    params: dict[str, Tensor],
-    method: str,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any] | None = None,
-) -> Any:
-    """``torch.func.functional_call`` of ``model.<method>`` ("forward", "init_cache", "step").
-
-    ``params`` maps parameter names to tensors (e.g. from ``unflatten_parameters``); parameters
-    it lacks, and all buffers, are the model's own. Returns what the method returns.
-    """
-    _check_choice("method", method, ("forward", "init_cache", "step"))
-    prefixed = {f"model.{name}": value for name, value in params.items()}
-    return torch.func.functional_call(_BoundMethod(model, method), prefixed, args, kwargs)
-
-
-# The paper-sized models (paper-spec Tables 1-3); each preset's size argument sets the rest.
-PRESETS: dict[str, dict[str, Any]] = {
-    # associative recall with the paper code's embedding; tokens [one-hot key (N), bits (5)]
-    "recall": dict(
-        output_dim=5, width=40, n_layers=2, n_heads=1, key_size=5, attention="linear",
-        mlp=False, layer_norm=False, embed_mlp=True, positional="none", mask="causal",
-        seed_mode="shared_bits", seed_dim=10,
-    ),
-    # 3-coloring of cycles: one-hot vertex ids; the adjacency is the call-time mask
-    "coloring": dict(
-        output_dim=3, width=16, n_layers=2, n_heads=1, key_size=16, attention="linear",
-        mlp=False, layer_norm=False, embed_mlp=False, positional="none", mask="none",
-        seed_mode="per_token_uniform", seed_dim=1,
-    ),
-    # grid world: 2 phases x 25 steps after the N(0, 1) seed token
-    "grid": dict(
-        output_dim=4, width=80, n_layers=2, n_heads=4, key_size=10, attention="softmax",
-        mlp=True, layer_norm=True, embed_mlp=False, positional="sinusoidal", max_len=50,
-        mask="causal", seed_mode="prefix_normal", seed_dim=80,
-    ),
-}  # fmt: skip
-_PRESET_SIZES = {"recall": "n_pairs", "coloring": "n_vertices", "grid": "input_dim"}
-
-
-def preset(name: str, **kwargs: Any) -> TransformerConfig:
-    """The paper-sized config ``name``, e.g. ``preset("recall", n_pairs=15)``.
-
-    Args:
-        name: "recall" (needs ``n_pairs``: input_dim N + 5, max_len N + 1), "coloring"
-            (``n_vertices``, default 10: input_dim and max_len N) or "grid" (needs ``input_dim``).
-        **kwargs: The size argument, and config fields that override the preset.
-
-    Returns:
-        The validated config.
-    """
-    if name not in PRESETS:
-        raise ValueError(f"preset {name!r} is unknown; expected one of {sorted(PRESETS)}")
-    size_name = _PRESET_SIZES[name]
-    size = kwargs.pop(size_name, 10 if name == "coloring" else None)
-    _check_int(size_name, size, 1)
-    fields = {field.name for field in dataclasses.fields(TransformerConfig)}
-    if unknown := sorted(set(kwargs) - fields):
-        raise ValueError(f"unknown config fields {unknown}; expected some of {sorted(fields)}")
-    sized = {
-        "recall": {"input_dim": size + 5, "max_len": size + 1},
-        "coloring": {"input_dim": size, "max_len": size},
-        "grid": {"input_dim": size},
-    }[name]
-    return TransformerConfig(**{**PRESETS[name], **sized, **kwargs})

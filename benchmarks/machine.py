@@ -25,4 +25,3 @@ def describe() -> str:
     except ImportError:
         pass
     return f"{model}, {os.cpu_count()} cores, {platform.system()}; {versions}"
-

@@ -21,10 +21,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import randgym  # noqa: F401
+from agents.population import flatten_parameters
+from agents.presets import preset
 from agents.rollout import GridRolloutEngine
 from agents.runtime import keep_freed_memory
 from agents.tasks.grid import GridTokenizer, GridTransformerPolicy
-from agents.transformer import SeededTransformer, flatten_parameters, preset
+from agents.transformer import SeededTransformer
 from benchmarks.machine import describe
 from benchmarks.matmul_peak import peak_gflops
 from randgym.envs.grid_explore.core import GridDynamics

@@ -13,8 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from agents.presets import preset
 from agents.qnorm import coloring_loss
-from agents.transformer import SeededTransformer, TransformerConfig, preset
+from agents.transformer import SeededTransformer, TransformerConfig
 from randgym.envs.graph_coloring.cycles import cycle_orders
 from randgym.envs.graph_coloring.generator import CycleGenerator
 

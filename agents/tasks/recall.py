@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from agents.presets import preset
 from agents.qnorm import recall_loss
-from agents.transformer import SeededTransformer, TransformerConfig, preset
+from agents.transformer import SeededTransformer, TransformerConfig
 from randgym.envs.associative_recall.generator import RecallGenerator
 
 Batch = dict[str, Tensor]  # a batch of instances as named tensors, first dim the instances

@@ -8,14 +8,11 @@ import pytest
 import torch
 
 import randgym  # noqa: F401
+from agents.population import flatten_parameters, unflatten_parameters
+from agents.presets import preset
 from agents.rollout import GridRolloutEngine
 from agents.tasks.grid import GridTokenizer, GridTransformerPolicy
-from agents.transformer import (
-    SeededTransformer,
-    flatten_parameters,
-    preset,
-    unflatten_parameters,
-)
+from agents.transformer import SeededTransformer
 from randgym.envs.grid_explore.core import GridDynamics
 
 CELLS = np.array([(4, 4), (1, 0), (2, 3)])

@@ -6,15 +6,14 @@ import pytest
 import torch
 from torch.func import functional_call, vmap
 
-from agents.transformer import (
-    SeededTransformer,
-    TransformerConfig,
+from agents.population import (
     flatten_parameters,
     functional_method_call,
     parameter_count,
-    preset,
     unflatten_parameters,
 )
+from agents.presets import preset
+from agents.transformer import SeededTransformer, TransformerConfig
 
 SMALL = {"input_dim": 3, "output_dim": 2, "width": 8, "n_layers": 2, "key_size": 4, "max_len": 6}
 
