@@ -415,7 +415,8 @@ class SeededTransformer(nn.Module):
                 f"ids of shape {tuple(ids.shape)} and dtype {ids.dtype} is invalid; "
                 "expected int64 (B, L)"
             )
-        if ids.numel() and not 0 <= int(ids.min()) <= int(ids.max()) < vocab.shape[0]:
+        checkable = ids.numel() and not torch.compiler.is_compiling()  # no graph break
+        if checkable and not 0 <= int(ids.min()) <= int(ids.max()) < vocab.shape[0]:
             raise ValueError(f"ids must lie in [0, {vocab.shape[0]}) for a vocab of that size")
         if not self.factorises or not 1 <= ids.shape[1] <= self.config.max_len:
             return self(vocab[ids], policy_seed)[:, :, -1]
