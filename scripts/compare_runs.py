@@ -1,0 +1,103 @@
+"""Tabulate the evaluations of several q-norm runs, and plot a q sweep.
+
+    python scripts/compare_runs.py results/qnorm/runs/*/eval.json
+    python scripts/compare_runs.py results/qnorm/sweep/*/eval.json --plot sweep.png
+
+Reads the ``eval.json`` files that ``scripts/evaluate.py`` writes and prints one Markdown row
+per run (sorted by task, size, q): average, 95th percentile and worst success, the 95th
+percentiles of majority(5), majority(31) and sampled, and the predictive variance. With
+``--plot`` it draws the 95th percentiles and the predictive variance against q (log axis),
+the paper's picture of where randomness appears.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from agents.supervised import TrainConfig
+
+COLUMNS = (
+    ("avg", "success", "average"),
+    ("95th", "success", "p95"),
+    ("worst", "success", "worst"),
+    ("maj5 95th", "majority_5", "p95"),
+    ("maj31 95th", "majority_31", "p95"),
+    ("sampled 95th", "sampled", "p95"),
+    ("variance", "variance", "average"),
+)
+
+
+def size(run: dict) -> int:
+    """N: the number of pairs (recall) or vertices (coloring)."""
+    return run["task"].get("n_pairs", run["task"].get("n_vertices"))
+
+
+def q_of(run: dict) -> float:
+    """The exponent the run trained with (1 for the ERM variants)."""
+    return TrainConfig(**run["train"]).effective_q
+
+
+def load(paths: list[str]) -> list[dict]:
+    """The evaluations, sorted by task name, size and q."""
+    runs = [json.loads(Path(path).read_text()) for path in paths]
+    return sorted(runs, key=lambda run: (run["task"]["name"], size(run), q_of(run)))
+
+
+def row(run: dict) -> str:
+    """One Markdown table row."""
+    train = TrainConfig(**run["train"])
+    seeds = "r0" if train.fixed_seed else str(train.n_seeds)
+    head = [run["task"]["name"], size(run), train.variant, f"{train.effective_q:g}", seeds]
+    cells = [str(cell) for cell in head + [train.steps]]
+    cells += [f"{run['summary'][metric][stat]:.3f}" for _, metric, stat in COLUMNS]
+    return "| " + " | ".join(cells) + " |"
+
+
+def table(runs: list[dict]) -> str:
+    """The Markdown table of the runs."""
+    head = ["task", "N", "variant", "q", "m", "steps"] + [name for name, _, _ in COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return "\n".join(lines + [row(run) for run in runs])
+
+
+def plot_sweep(runs: list[dict], path: str) -> None:
+    """95th percentiles and predictive variance against q."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    qs = [q_of(run) for run in runs]
+    figure, (scores, spread) = plt.subplots(1, 2, figsize=(9, 3.5))
+    for metric, label in (
+        ("success", "success"),
+        ("majority_31", "majority(31)"),
+        ("sampled", "sampled"),
+    ):
+        scores.plot(qs, [run["summary"][metric]["p95"] for run in runs], "o-", label=label)
+    scores.set(xscale="log", xlabel="q", ylabel="95th percentile", ylim=(-0.02, 1.02))
+    scores.legend()
+    spread.plot(qs, [run["summary"]["variance"]["average"] for run in runs], "o-")
+    spread.set(xscale="log", xlabel="q", ylabel="predictive variance (average)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+
+
+def main() -> None:
+    """Print the table; plot when asked."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("evaluations", nargs="+", help="eval.json files of scripts/evaluate.py")
+    parser.add_argument("--plot", help="write the q-sweep figure to this PNG")
+    args = parser.parse_args()
+    runs = load(args.evaluations)
+    print(table(runs))
+    if args.plot:
+        plot_sweep(runs, args.plot)
+        print(f"wrote {args.plot}")
+
+
+if __name__ == "__main__":
+    main()
