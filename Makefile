@@ -30,6 +30,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.vector_env
 	$(PY) -m benchmarks.rollout
+	$(PY) -m benchmarks.train_step
 
 clean:
 	rm -rf $(VENV) .pytest_cache
