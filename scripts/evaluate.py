@@ -4,7 +4,8 @@
 
 The evaluation set is every query position x every query value x ``--fillings`` fillings for
 recall and all (N-1)!/2 cycles for coloring; a random-seed model runs under ``--seeds`` policy
-seeds (155 = 5 groups of 31 = 31 groups of 5), a fixed-seed model under its r0. Prints a table
+seeds (155 = 5 groups of 31 = 31 groups of 5), a fixed-seed model under its r0; majority(k) for
+each ``--majority`` k (``--majority 5 31 155``: also the vote of all 155 seeds). Prints a table
 and writes ``<out>/eval.json`` (summary + set-up) and ``<out>/histogram.png`` (per-input
 success, as the paper's Figure 1B).
 """
@@ -21,7 +22,7 @@ import numpy as np
 import torch
 
 from agents.checkpoint import load_model
-from agents.evaluate import format_table, plot_histogram, report, score_instances
+from agents.evaluate import MAJORITY, format_table, plot_histogram, report, score_instances
 from agents.tasks import make_task
 
 
@@ -35,6 +36,7 @@ class Args:
     eval_seed: int = 0  # of the fillings and the evaluation policy seeds
     out: str = ""  # output folder; default: the checkpoint's folder
     threads: int = 1
+    majority: tuple[int, ...] = MAJORITY  # odd numbers k of voting seeds (k = seeds: all vote)
 
 
 def parse_args() -> Args:
@@ -44,7 +46,9 @@ def parse_args() -> Args:
     for name in ("seeds", "fillings", "eval_seed", "threads"):
         parser.add_argument(f"--{name}", type=int, default=getattr(Args, name))
     parser.add_argument("--out", default="")
-    return Args(**vars(parser.parse_args()))
+    parser.add_argument("--majority", type=int, nargs="+", default=Args.majority)
+    args = vars(parser.parse_args())
+    return Args(**args | {"majority": tuple(args["majority"])})
 
 
 def main(args: Args) -> None:
@@ -61,7 +65,7 @@ def main(args: Args) -> None:
         policy_seed = model.sample_policy_seed(args.seeds, generator, task.policy_seed_length)
 
     start = time.time()
-    per_instance = score_instances(task, model, batch, policy_seed)
+    per_instance = score_instances(task, model, batch, policy_seed, majority=args.majority)
     summary = report(per_instance)
     seconds = round(time.time() - start, 1)
     variant = metadata["train"]["variant"]

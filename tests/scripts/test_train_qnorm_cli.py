@@ -53,12 +53,15 @@ def test_a_tiny_training_run_logs_checkpoints_and_evaluates(
     assert metadata["steps_done"] == 20 and model.config.width == 8
     assert ("fixed_policy_seed" in extra) == variant.endswith("r0")
 
-    monkeypatch.setattr(sys, "argv", ["evaluate.py", str(out / "model.pt"), "--seeds", "5"])
+    argv = ["evaluate.py", str(out / "model.pt"), "--seeds", "5", "--majority", "3", "5", "7"]
+    monkeypatch.setattr(sys, "argv", argv)
     evaluate.main(evaluate.parse_args())
     result = json.loads((out / "eval.json").read_text())
     assert result["n_seeds"] == (1 if variant.endswith("r0") else 5)
+    assert {"majority_3", "majority_5"} <= result["summary"].keys()
     assert 0 <= result["summary"]["success"]["p95"] <= result["summary"]["success"]["average"]
-    assert ("majority_31" in result["summary"]) == variant.endswith("r0")  # 31 > 5 seeds
+    assert ("majority_7" in result["summary"]) == variant.endswith("r0")  # 7 > 5 seeds
+    assert "majority_31" not in result["summary"]  # not asked for
     assert (out / "histogram.png").exists()
     assert "95th pct" in capsys.readouterr().out
 
