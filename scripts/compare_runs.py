@@ -5,9 +5,10 @@
 
 Reads the ``eval.json`` files that ``scripts/evaluate.py`` writes and prints one Markdown row
 per run (sorted by task, size, q): average, 95th percentile and worst success, the 95th
-percentiles of majority(5), majority(31) and sampled, and the predictive variance. With
-``--plot`` it draws the 95th percentiles and the predictive variance against q (log axis),
-the paper's picture of where randomness appears.
+percentiles of majority(5), majority(31), majority(155) (the vote of all evaluation seeds;
+"-" when not evaluated) and sampled, and the predictive variance. With ``--plot`` it draws
+the 95th percentiles and the predictive variance against q (log axis), the paper's picture of
+where randomness appears.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ COLUMNS = (
     ("worst", "success", "worst"),
     ("maj5 95th", "majority_5", "p95"),
     ("maj31 95th", "majority_31", "p95"),
+    ("maj155 95th", "majority_155", "p95"),
     ("sampled 95th", "sampled", "p95"),
     ("variance", "variance", "average"),
 )
@@ -51,7 +53,10 @@ def row(run: dict) -> str:
     seeds = "r0" if train.fixed_seed else str(train.n_seeds)
     head = [run["task"]["name"], size(run), train.variant, f"{train.effective_q:g}", seeds]
     cells = [str(cell) for cell in head + [train.steps]]
-    cells += [f"{run['summary'][metric][stat]:.3f}" for _, metric, stat in COLUMNS]
+    summary = run["summary"]
+    cells += [
+        f"{summary[metric][stat]:.3f}" if metric in summary else "-" for _, metric, stat in COLUMNS
+    ]
     return "| " + " | ".join(cells) + " |"
 
 

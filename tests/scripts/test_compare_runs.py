@@ -38,5 +38,6 @@ def test_rows_are_sorted_by_effective_q_and_the_sweep_is_plotted(tmp_path):
         ["q_r0", "16", "r0"],
         ["q_R", "100", "30"],
     ]
-    assert rows[2].split(" | ")[7] == "0.375"
+    assert rows[2].split(" | ")[7] == "0.375"  # the 95th percentile
+    assert rows[2].split(" | ")[11] == "-"  # majority(155) was not evaluated
     assert plot.read_bytes().startswith(b"\x89PNG")
