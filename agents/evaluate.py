@@ -40,7 +40,8 @@ def summarize(values: np.ndarray, higher_is_better: bool = True) -> dict[str, fl
 def seed_subsets(n_seeds: int, k: int, draws: int, generator: torch.Generator) -> Tensor:
     """``draws`` random subsets of ``k`` of ``n_seeds`` seed indices, (draws, k) int64.
 
-    A fixed seed (``n_seeds == 1``) gives one subset of k copies of it.
+    A fixed seed (``n_seeds == 1``) gives one subset of k copies of it, and ``k == n_seeds``
+    one subset of all the seeds (every draw would vote alike).
 
     Raises:
         ValueError: Unless k is odd and ``k <= n_seeds`` or ``n_seeds == 1``.
@@ -49,6 +50,8 @@ def seed_subsets(n_seeds: int, k: int, draws: int, generator: torch.Generator) -
         raise ValueError(f"majority of k={k} over S={n_seeds} seeds: expected odd k <= S or S=1")
     if n_seeds == 1:
         return torch.zeros(1, k, dtype=torch.long)
+    if k == n_seeds:
+        return torch.arange(k)[None]
     return torch.rand(draws, n_seeds, generator=generator).argsort(dim=1)[:, :k]
 
 

@@ -75,6 +75,16 @@ def test_random_subsets_estimate_the_probability_that_k_seeds_vote_right():
     assert estimate[0] == 1.0 and abs(estimate[1] - 0.5) < 0.03
 
 
+def test_the_vote_of_all_seeds_is_one_subset():
+    task = RecallTask(n_pairs=2, value_bits=2)
+    batch = {"bits": torch.tensor([[1.0, 1.0], [1.0, 1.0]])}
+    right, wrong = [True, True], [False, False]
+    prediction = torch.tensor([[right, right, wrong], [right, wrong, wrong]])
+    subsets = seed_subsets(3, 3, 64, torch.Generator().manual_seed(0))
+    assert subsets.tolist() == [[0, 1, 2]]
+    assert majority_success(task, prediction, batch, subsets).tolist() == [1.0, 0.0]
+
+
 def test_a_fixed_seed_model_votes_with_copies_of_its_prediction():
     task = RecallTask(n_pairs=2, value_bits=2)
     batch = {"bits": torch.tensor([[1.0, 0.0], [1.0, 1.0]])}
