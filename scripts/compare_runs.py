@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 
 from agents.supervised import TrainConfig
+from agents.tasks import task_size
 
 COLUMNS = (
     ("avg", "success", "average"),
@@ -31,11 +32,6 @@ COLUMNS = (
 )
 
 
-def size(run: dict) -> int:
-    """N: the number of pairs (recall) or vertices (coloring)."""
-    return run["task"].get("n_pairs", run["task"].get("n_vertices"))
-
-
 def q_of(run: dict) -> float:
     """The exponent the run trained with (1 for the ERM variants)."""
     return TrainConfig(**run["train"]).effective_q
@@ -44,14 +40,15 @@ def q_of(run: dict) -> float:
 def load(paths: list[str]) -> list[dict]:
     """The evaluations, sorted by task name, size and q."""
     runs = [json.loads(Path(path).read_text()) for path in paths]
-    return sorted(runs, key=lambda run: (run["task"]["name"], size(run), q_of(run)))
+    return sorted(runs, key=lambda run: (run["task"]["name"], task_size(run["task"]), q_of(run)))
 
 
 def row(run: dict) -> str:
     """One Markdown table row."""
     train = TrainConfig(**run["train"])
     seeds = "r0" if train.fixed_seed else str(train.n_seeds)
-    head = [run["task"]["name"], size(run), train.variant, f"{train.effective_q:g}", seeds]
+    size = task_size(run["task"])
+    head = [run["task"]["name"], size, train.variant, f"{train.effective_q:g}", seeds]
     cells = [str(cell) for cell in head + [train.steps]]
     summary = run["summary"]
     cells += [

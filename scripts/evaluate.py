@@ -23,7 +23,7 @@ import torch
 
 from agents.checkpoint import load_model
 from agents.evaluate import MAJORITY, format_table, plot_histogram, report, score_instances
-from agents.tasks import make_task
+from agents.tasks import make_task, task_size
 
 
 @dataclass
@@ -70,7 +70,7 @@ def main(args: Args) -> None:
     seconds = round(time.time() - start, 1)
     variant = metadata["train"]["variant"]
     n_instances = len(per_instance["success"])
-    size = task.spec.get("n_pairs", task.spec.get("n_vertices"))
+    size = task_size(task.spec)
     title = f"{task.name} N={size} {variant}: {n_instances} inputs x {policy_seed.shape[0]} seeds"
     print(format_table(summary, title))
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from agents.checkpoint import save_model
 from agents.evaluate import report, score_instances
 from agents.supervised import TrainConfig, Trainer
-from agents.tasks import make_task
+from agents.tasks import make_task, task_size
 from agents.transformer import SeededTransformer
 
 
@@ -131,7 +131,7 @@ def main(args: Args) -> None:
 
 
 def _default_out(spec: dict, config: TrainConfig, seed: int) -> str:
-    size = spec.get("n_pairs", spec.get("n_vertices"))
+    size = task_size(spec)
     q = f"_q{config.effective_q:g}" if config.variant.startswith("q") else ""
     m = "" if config.fixed_seed else f"_m{config.n_seeds}"
     return f"results/qnorm/runs/{spec['name']}{size}_{config.variant}{q}{m}_s{seed}"

@@ -15,7 +15,7 @@ from agents.tasks.recall import RecallTask
 Task = RecallTask | ColoringTask
 TASKS = {"recall": RecallTask, "coloring": ColoringTask}
 
-__all__ = ["ColoringTask", "RecallTask", "TASKS", "Task", "make_task"]
+__all__ = ["ColoringTask", "RecallTask", "TASKS", "Task", "make_task", "task_size"]
 
 
 def make_task(name: str, **sizes: Any) -> Task:
@@ -26,3 +26,8 @@ def make_task(name: str, **sizes: Any) -> Task:
     if name not in TASKS:
         raise ValueError(f"task {name!r} is unknown; expected one of {sorted(TASKS)}")
     return TASKS[name](**sizes)
+
+
+def task_size(spec: dict[str, Any]) -> int:
+    """N of a task ``spec``: the number of pairs (recall) or of vertices (coloring)."""
+    return spec.get("n_pairs", spec.get("n_vertices"))
