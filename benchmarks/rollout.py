@@ -21,12 +21,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import randgym  # noqa: F401
-from agents.population import flatten_parameters
-from agents.presets import preset
-from agents.rollout import GridRolloutEngine
-from agents.runtime import keep_freed_memory
-from agents.tasks.grid import GridTokenizer, GridTransformerPolicy
-from agents.transformer import SeededTransformer
+from agents.evolution.engine import RolloutEngine
+from agents.models.population import flatten_parameters
+from agents.models.presets import preset
+from agents.models.transformer import SeededTransformer
+from agents.runs.runtime import keep_freed_memory
+from agents.tasks.grid.tokenizer import GridTokenizer, GridTransformerPolicy
 from benchmarks.machine import describe
 from benchmarks.matmul_peak import peak_gflops
 from randgym.envs.grid_explore.core import GridDynamics
@@ -73,7 +73,7 @@ def main() -> None:
     config = preset("grid", input_dim=tokenizer.dim, attention=args.attention)
     generator = torch.Generator().manual_seed(0)
     model = SeededTransformer(config, generator)
-    engine = GridRolloutEngine(model, dynamics, tokenizer)
+    engine = RolloutEngine(model, dynamics, tokenizer)
     cells = np.stack([(c % 5, c // 5) for c in range(1, 25)])
     seeds = model.sample_policy_seed(args.seeds, generator)
     center = flatten_parameters(model)

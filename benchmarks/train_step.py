@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from agents.supervised import TrainConfig, Trainer
+from agents.models.transformer import SeededTransformer
+from agents.supervised.trainer import TrainConfig, Trainer
 from agents.tasks import ColoringTask, RecallTask, Task
-from agents.transformer import SeededTransformer
 from benchmarks.machine import describe
 from benchmarks.matmul_peak import peak_gflops
 

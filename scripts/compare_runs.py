@@ -17,7 +17,7 @@ import argparse
 import json
 from pathlib import Path
 
-from agents.supervised import TrainConfig
+from agents.supervised.trainer import TrainConfig
 from agents.tasks import task_size
 
 COLUMNS = (

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from agents.checkpoint import load_model
-from agents.evaluate import MAJORITY, format_table, plot_histogram, report, score_instances
+from agents.metrics import MAJORITY, format_table, plot_histogram, report, score_instances
+from agents.runs.checkpoint import load_model
 from agents.tasks import make_task, task_size
 
 

@@ -24,9 +24,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from agents.evaluate import summarize
-from agents.evolution import ALGORITHMS, PRESETS, EvolveConfig, GridEvolution
-from agents.grid_report import (
+from agents.evolution.run import ALGORITHMS, PRESETS, EvolveConfig, GridEvolution
+from agents.metrics import summarize
+from agents.runs.runtime import keep_freed_memory
+from agents.tasks.grid.report import (
     classical_returns,
     evaluation_table,
     first_visit_times,
@@ -34,7 +35,6 @@ from agents.grid_report import (
     save_heat_map,
     trajectory_text,
 )
-from agents.runtime import keep_freed_memory
 
 
 @dataclasses.dataclass

@@ -6,7 +6,7 @@
 Unset optimisation flags take the task's defaults (``TASK_DEFAULTS``: the paper's values, with
 the batch and the number of steps sized for a 30-minute CPU run). Writes ``<out>/log.csv`` (a
 row every ``--log_every`` steps, with evaluation columns every ``--eval_every`` steps) and
-``<out>/model.pt`` (tensors + JSON config, see agents.checkpoint), and shows a progress bar
+``<out>/model.pt`` (tensors + JSON config, see agents.runs.checkpoint), and shows a progress bar
 with the running loss and success.
 """
 
@@ -24,11 +24,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.checkpoint import save_model
-from agents.evaluate import report, score_instances
-from agents.supervised import TrainConfig, Trainer
+from agents.metrics import report, score_instances
+from agents.models.transformer import SeededTransformer
+from agents.runs.checkpoint import save_model
+from agents.supervised.trainer import TrainConfig, Trainer
 from agents.tasks import make_task, task_size
-from agents.transformer import SeededTransformer
 
 
 @dataclass

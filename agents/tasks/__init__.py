@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agents.tasks.coloring import ColoringTask
-from agents.tasks.recall import RecallTask
+from agents.tasks.coloring.task import ColoringTask
+from agents.tasks.recall.task import RecallTask
 
 Task = RecallTask | ColoringTask
 TASKS = {"recall": RecallTask, "coloring": ColoringTask}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.checkpoint import load_model
+from agents.runs.checkpoint import load_model
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 

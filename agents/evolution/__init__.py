@@ -1,0 +1,1 @@
+"""Training by evolution strategies: ES algorithms, the batched rollout engine, evaluators."""

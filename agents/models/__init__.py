@@ -1,0 +1,1 @@
+"""The models: the seeded transformer and its population (flat parameter vector) helpers."""

@@ -1,0 +1,531 @@
+"""SeededTransformer: a small transformer whose random policy seed is part of its input.
+
+Random Seed Encodings (paper-spec section 2), with the shape of a batch of S seeds:
+``shared_bits`` (S, d_r): Bernoulli(0.5) bits concatenated to every token (recall);
+``per_token_uniform`` (S, L, d_r): U[0, 1] per token, concatenated (coloring);
+``prefix_normal`` (S, d_r): N(0, 1), embedded by its own linear layer as token 0 (grid world);
+``none`` (S, 0).
+
+``forward`` runs every input under every seed in one batched call. ``init_cache`` / ``step``
+decode a token at a time in O(context): a KV cache (softmax) or the state sum_t k_t v_t^T
+(linear attention). ``functional_call`` + ``vmap`` over a stacked population of parameter sets
+work throughout (see ``agents.models.population``); each task owns its model presets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+import torch.utils._pytree as pytree
+from torch import Tensor, nn
+
+ATTENTIONS = ("linear", "softmax")
+POSITIONALS = ("none", "sinusoidal", "learned")
+MASKS = ("causal", "none")
+SEED_MODES = ("shared_bits", "per_token_uniform", "prefix_normal", "none")
+TRUNC_NORMAL_STD = 0.8796256610342398  # std of a standard normal truncated to [-2, 2]
+LEARNED_POSITION_STD = 0.02  # init std of a learned positional table (as nanoGPT's wpe)
+
+
+def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}={value!r} is not supported; expected one of {choices}")
+
+
+def _check_int(name: str, value: int, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name}={value!r} is invalid; expected an int >= {minimum}")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """Hyperparameters of a SeededTransformer (validated on construction)."""
+
+    input_dim: int  # raw features per input token, without the policy seed
+    output_dim: int  # logits per output position
+    width: int = 40  # d_model: the residual stream and every embedding
+    n_layers: int = 2
+    n_heads: int = 1
+    key_size: int = 5  # per head; queries, keys and values all use this size
+    attention: str = "linear"  # "linear": ((Q K^T) * M) V, no softmax; "softmax": masked softmax
+    mlp: bool = False  # an MLP sub-block (hidden 4 * width, GELU) after each attention
+    layer_norm: bool = False  # pre-LN on the inputs of attention and MLP (no final LN)
+    embed_mlp: bool = False  # paper-code "first_mlp": h = Linear(gelu(h)) after the input embedding
+    positional: str = "none"  # "none" | "sinusoidal" (fixed) | "learned"; added after embedding
+    max_len: int = 64  # most input tokens per sequence, not counting a prefix_normal seed token
+    mask: str = "causal"  # "causal" | "none"; a mask given at call time is ANDed with it
+    seed_mode: str = "shared_bits"  # how the policy seed enters, see the module docstring
+    seed_dim: int = 10  # d_r: features per seed vector (ignored when seed_mode is "none")
+
+    def __post_init__(self) -> None:
+        for name in ("input_dim", "output_dim", "width", "n_layers", "n_heads", "key_size"):
+            _check_int(name, getattr(self, name), 1)
+        _check_int("max_len", self.max_len, 1)
+        _check_int("seed_dim", self.seed_dim, 0 if self.seed_mode == "none" else 1)
+        _check_choice("attention", self.attention, ATTENTIONS)
+        _check_choice("positional", self.positional, POSITIONALS)
+        _check_choice("mask", self.mask, MASKS)
+        _check_choice("seed_mode", self.seed_mode, SEED_MODES)
+        for name in ("mlp", "layer_norm", "embed_mlp"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid; expected a bool")
+
+    @property
+    def concat_seed_dim(self) -> int:
+        """Seed features concatenated to each token (0 unless the seed is concatenated)."""
+        return self.seed_dim if self.seed_mode in ("shared_bits", "per_token_uniform") else 0
+
+    @property
+    def n_prefix(self) -> int:
+        """Number of prepended seed tokens (1 for prefix_normal, else 0)."""
+        return int(self.seed_mode == "prefix_normal")
+
+
+def _trunc_normal_(weight: Tensor, std: float, generator: torch.Generator | None) -> None:
+    """Truncated normal at +-2 std, rescaled so that its variance is std**2 (as Haiku does)."""
+    scaled = std / TRUNC_NORMAL_STD
+    nn.init.trunc_normal_(weight, std=scaled, a=-2 * scaled, b=2 * scaled, generator=generator)
+
+
+def _linear(in_features: int, out_features: int) -> nn.Linear:
+    """An uninitialised nn.Linear (no draws from the global RNG); the model initialises it."""
+    return nn.utils.skip_init(nn.Linear, in_features, out_features)
+
+
+def _sinusoidal(n_positions: int, width: int) -> Tensor:
+    """The fixed sin/cos table of 'Attention is all you need', shape (n_positions, width)."""
+    position = torch.arange(n_positions, dtype=torch.float64)[:, None]
+    frequency = torch.exp(torch.arange(0, width, 2, dtype=torch.float64) * (-math.log(1e4) / width))
+    table = torch.zeros(n_positions, width, dtype=torch.float64)
+    table[:, 0::2] = torch.sin(position * frequency)
+    table[:, 1::2] = torch.cos(position * frequency)[:, : width // 2]
+    return table.float()
+
+
+def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
+    """Softmax over allowed keys; a row with no allowed key gives zeros, not NaN."""
+    filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    return filled.softmax(dim=-1) * mask.any(dim=-1, keepdim=True)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention, linear (no softmax) or softmax."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        self.n_heads, self.key_size = config.n_heads, config.key_size
+        self.softmax = config.attention == "softmax"
+        self.qkv = _linear(config.width, 3 * config.n_heads * config.key_size)
+        self.proj = _linear(config.n_heads * config.key_size, config.width)
+
+    def _heads(self, h: Tensor) -> tuple[Tensor, ...]:
+        qkv = self.qkv(h).unflatten(-1, (3, self.n_heads, self.key_size))  # (..., 3, H, ks)
+        return qkv.unbind(dim=-3)  # q, k, v, each (..., H, ks)
+
+    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
+        """Attend over (..., T, width) with a boolean mask broadcastable to (..., T, T)."""
+        q, k, v = (t.transpose(-2, -3) for t in self._heads(h))  # each (..., H, T, ks)
+        scores = q @ k.transpose(-1, -2)  # (..., H, T, T)
+        mask = mask.unsqueeze(-3)  # (..., 1, T, T): the same for every head
+        if self.softmax:
+            weights = _masked_softmax(scores / math.sqrt(self.key_size), mask)
+        else:
+            weights = torch.where(mask, scores, 0.0)
+        out = (weights @ v).transpose(-2, -3)  # (..., T, H, ks)
+        return self.proj(out.flatten(-2))  # (..., T, H * ks) -> (..., T, width)
+
+    def empty_cache(self, shape: tuple[int, ...], like: Tensor, length: int) -> tuple[Tensor, ...]:
+        """Decoding state before any token: (state,) for linear, (keys, values) for softmax.
+
+        The softmax buffers hold `length` positions and are filled in place by `step`.
+        """
+        if self.softmax:
+            keys = like.new_zeros(*shape, self.n_heads, length, self.key_size)  # (..., H, T, ks)
+            return keys, torch.zeros_like(keys)
+        return (like.new_zeros(*shape, self.n_heads, self.key_size, self.key_size),)
+
+    def step(
+        self, h: Tensor, cache: tuple[Tensor, ...], position: int
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Attend from one new token (..., width) at `position`, which also attends to itself."""
+        q, k, v = self._heads(h)  # each (..., H, ks)
+        if self.softmax:
+            keys, values = cache
+            keys[..., position, :] = k  # the buffers are written in place: O(1) per step
+            values[..., position, :] = v
+            # attend over the whole buffer with the unwritten positions masked: on a CPU this
+            # is faster than matmuls over the slice [: position + 1] (measured)
+            unseen = torch.arange(keys.shape[-2], device=keys.device) > position  # (T,)
+            scores = q.unsqueeze(-2) @ keys.transpose(-1, -2) / math.sqrt(self.key_size)
+            weights = scores.masked_fill(unseen, -math.inf).softmax(dim=-1)  # (..., H, 1, T)
+            out = (weights @ values).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
+        else:
+            state = cache[0]  # (..., H, ks, ks): sum k v^T, updated in place: O(1) per step
+            state += k.unsqueeze(-1) * v.unsqueeze(-2)
+            out = (q.unsqueeze(-2) @ state).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
+        return self.proj(out.flatten(-2)), cache  # (..., H * ks) -> (..., width)
+
+
+class MLP(nn.Module):
+    """Position-wise Linear(4 * width) -> GELU -> Linear(width)."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.fc = _linear(width, 4 * width)
+        self.proj = _linear(4 * width, width)
+
+    def forward(self, h: Tensor) -> Tensor:
+        """Apply the MLP to the last dimension."""
+        return self.proj(F.gelu(self.fc(h)))
+
+
+class Block(nn.Module):
+    """A residual attention sub-block and an optional residual MLP sub-block (pre-LN)."""
+
+    def __init__(self, config: TransformerConfig) -> None:
+        super().__init__()
+        norm = nn.LayerNorm if config.layer_norm else lambda _: nn.Identity()
+        self.ln_attn, self.attn = norm(config.width), Attention(config)
+        self.ln_mlp = norm(config.width) if config.mlp else None
+        self.mlp = MLP(config.width) if config.mlp else None
+
+    def _mlp(self, h: Tensor) -> Tensor:
+        return h if self.mlp is None else h + self.mlp(self.ln_mlp(h))
+
+    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
+        """Transform a whole sequence (..., T, width)."""
+        return self._mlp(h + self.attn(self.ln_attn(h), mask))
+
+    def step(
+        self, h: Tensor, cache: tuple[Tensor, ...], position: int
+    ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """Transform one new token (..., width) at `position` given the layer's state."""
+        out, cache = self.attn.step(self.ln_attn(h), cache, position)
+        return self._mlp(h + out), cache
+
+
+@dataclass(frozen=True)
+class DecodeCache:
+    """State of incremental decoding; a pytree whose ``position`` stays static under vmap."""
+
+    policy_seed: Tensor  # (S, ...): the seeds the sequences run under
+    layers: tuple[tuple[Tensor, ...], ...]  # per block: (state,) linear, (keys, values) softmax
+    position: int  # positions consumed so far, a prefix_normal seed token included
+
+
+pytree.register_pytree_node(
+    DecodeCache,
+    lambda cache: ([cache.policy_seed, cache.layers], cache.position),
+    lambda children, position: DecodeCache(*children, position=position),
+)
+
+
+class SeededTransformer(nn.Module):
+    """A transformer A_theta(x, r) that reads its policy seed r through a Random Seed Encoding.
+
+    Args:
+        config: The hyperparameters.
+        generator: Source of the initial weights; the global RNG is used when None.
+    """
+
+    def __init__(self, config: TransformerConfig, generator: torch.Generator | None = None):
+        super().__init__()
+        self.config = config
+        width = config.width
+        self.embed = _linear(config.input_dim + config.concat_seed_dim, width)
+        self.seed_embed = _linear(config.seed_dim, width) if config.n_prefix else None
+        self.embed_mlp = _linear(width, width) if config.embed_mlp else None
+        n_positions = config.max_len + config.n_prefix
+        if config.positional == "learned":
+            self.pos = nn.Parameter(torch.empty(n_positions, width))
+        else:  # a fixed table is a buffer, so that it is no parameter of an ES
+            table = _sinusoidal(n_positions, width) if config.positional == "sinusoidal" else None
+            self.register_buffer("pos", table, persistent=False)
+        self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
+        self.head = _linear(width, config.output_dim)
+        self._init_parameters(generator)
+
+    @torch.no_grad()
+    def _init_parameters(self, generator: torch.Generator | None) -> None:
+        """Fan-in truncated normal weights, zero biases, residual projections scaled down."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                _trunc_normal_(module.weight, 1 / math.sqrt(module.in_features), generator)
+                nn.init.zeros_(module.bias)
+        if isinstance(self.pos, nn.Parameter):
+            _trunc_normal_(self.pos, LEARNED_POSITION_STD, generator)
+        residual_scale = 1 / (2 * math.sqrt(self.config.n_layers))
+        for block in self.blocks:
+            block.attn.proj.weight.mul_(residual_scale)
+            if block.mlp is not None:
+                block.mlp.proj.weight.mul_(residual_scale)
+
+    def sample_policy_seed(
+        self, n: int, generator: torch.Generator, length: int | None = None
+    ) -> Tensor:
+        """Draw n policy seeds for this model's seed mode from ``generator`` only.
+
+        Args:
+            n: Number of seeds S.
+            generator: The only source of randomness.
+            length: Sequence length L; required by ``per_token_uniform``, ignored otherwise.
+
+        Returns:
+            ``(n, seed_dim)`` seeds, ``(n, length, seed_dim)`` for ``per_token_uniform`` and
+            ``(n, 0)`` for ``none``, in the dtype and on the device of the model.
+        """
+        _check_int("n", n, 1)
+        mode, dim = self.config.seed_mode, self.config.seed_dim
+        like = {"dtype": self.embed.weight.dtype, "device": self.embed.weight.device}
+        if mode == "shared_bits":
+            return torch.randint(0, 2, (n, dim), generator=generator, **like)
+        if mode == "per_token_uniform":
+            if length is None:
+                raise ValueError("length=None: per_token_uniform seeds need the sequence length")
+            _check_int("length", length, 1)
+            return torch.rand(n, length, dim, generator=generator, **like)
+        if mode == "prefix_normal":
+            return torch.randn(n, dim, generator=generator, **like)
+        return torch.empty(n, 0, **like)
+
+    def _check_policy_seed(self, policy_seed: Tensor, length: int) -> None:
+        mode, dim = self.config.seed_mode, self.config.seed_dim
+        if mode == "per_token_uniform":  # longer seeds are fine: only the first L are read
+            ok = policy_seed.dim() == 3 and policy_seed.shape[1] >= length
+            ok, expected = ok and policy_seed.shape[2] == dim, f"(S, >= {length}, {dim})"
+        else:
+            dim = 0 if mode == "none" else dim
+            ok, expected = policy_seed.dim() == 2 and policy_seed.shape[1] == dim, f"(S, {dim})"
+        if not ok:
+            raise ValueError(
+                f"policy_seed of shape {tuple(policy_seed.shape)} does not fit seed_mode={mode!r}; "
+                f"expected {expected}"
+            )
+
+    def _embed_tokens(self, x: Tensor, seed: Tensor) -> Tensor:
+        """Linear embedding of [x, seed] without building the concatenation.
+
+        ``x`` is (..., input_dim); ``seed`` is the seed slice for the same tokens, broadcastable
+        against x's embedding, or unused for the prefix and none modes.
+        """
+        weight, bias = self.embed.weight, self.embed.bias
+        h = F.linear(x, weight[:, : self.config.input_dim], bias)
+        if self.config.concat_seed_dim:
+            h = h + F.linear(seed, weight[:, self.config.input_dim :])
+        return h
+
+    def _finish_embedding(self, h: Tensor, positions: slice | int) -> Tensor:
+        if self.embed_mlp is not None:
+            h = self.embed_mlp(F.gelu(h))
+        if self.pos is not None:
+            h = h + self.pos[positions]
+        return h
+
+    def _attention_mask(self, length: int, mask: Tensor | None, device: torch.device) -> Tensor:
+        """Config mask AND call-time mask; broadcastable to (*batch, S, T, T), T = L + n_prefix."""
+        n_tokens = length + self.config.n_prefix
+        allowed = torch.ones(n_tokens, n_tokens, dtype=torch.bool, device=device)
+        if self.config.mask == "causal":
+            allowed = allowed.tril()
+        if mask is None:
+            return allowed
+        if mask.dtype != torch.bool or mask.dim() < 2 or mask.shape[-2:] != (length, length):
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} and dtype {mask.dtype} is invalid; "
+                f"expected a bool tensor (L, L) or (*batch, L, L) with L={length}"
+            )
+        if self.config.n_prefix:  # all may see the seed token, which sees what the config allows
+            top = mask.new_ones(*mask.shape[:-2], 1, n_tokens)  # (*batch, 1, T)
+            left = mask.new_ones(*mask.shape[:-2], length, 1)  # (*batch, L, 1)
+            mask = torch.cat([top, torch.cat([left, mask], dim=-1)], dim=-2)  # (*batch, T, T)
+        return allowed & mask.unsqueeze(-3)  # (*batch, 1, T, T): the same for every seed
+
+    def forward(self, x: Tensor, policy_seed: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Run every input under every seed in one batched pass.
+
+        Args:
+            x: Raw tokens, (B, L, input_dim); any number of leading batch dims is allowed.
+            policy_seed: S seeds, shaped as by ``sample_policy_seed``.
+            mask: Optional bool (L, L) or (B, L, L), True = may attend; ANDed with the config's
+                mask. A query that may attend to no key gets a zero attention output.
+
+        Returns:
+            Logits (B, S, L, output_dim); a prefix seed token's position is dropped.
+        """
+        length, cfg = x.shape[-2] if x.dim() >= 2 else 0, self.config
+        if x.dim() < 2 or x.shape[-1] != cfg.input_dim or not 1 <= length <= cfg.max_len:
+            raise ValueError(
+                f"x of shape {tuple(x.shape)} is invalid; expected (*batch, L, {cfg.input_dim}) "
+                f"with 1 <= L <= max_len={cfg.max_len}"
+            )
+        self._check_policy_seed(policy_seed, length)
+        n_seeds, width = policy_seed.shape[0], self.config.width
+        if self.config.seed_mode == "shared_bits":
+            seed = policy_seed.unsqueeze(-2)  # (S, 1, seed_dim): the same bits for every token
+        else:
+            seed = policy_seed[:, :length]  # (S, L, seed_dim) per token; unused otherwise
+        h = self._embed_tokens(x.unsqueeze(-3), seed)  # (*batch, 1 or S, L, width)
+        h = h.expand(*h.shape[:-3], n_seeds, length, width)  # (*batch, S, L, width)
+        if self.seed_embed is not None:
+            prefix = self.seed_embed(policy_seed).unsqueeze(-2)  # (S, 1, width)
+            prefix = prefix.expand(*h.shape[:-2], 1, width)  # (*batch, S, 1, width)
+            h = torch.cat([prefix, h], dim=-2)  # (*batch, S, 1 + L, width)
+        h = self._finish_embedding(h, slice(0, h.shape[-2]))
+        allowed = self._attention_mask(length, mask, x.device)
+        for block in self.blocks:
+            h = block(h, allowed)
+        return self.head(h[..., self.config.n_prefix :, :])  # (*batch, S, L, output_dim)
+
+    @property
+    def factorises(self) -> bool:
+        """Whether ``forward_last`` can take its fast path (see there)."""
+        cfg = self.config
+        plain = cfg.attention == "linear" and not (cfg.mlp or cfg.layer_norm)
+        return plain and cfg.positional == "none" and cfg.seed_mode == "shared_bits"
+
+    def forward_last(self, ids: Tensor, vocab: Tensor, policy_seed: Tensor) -> Tensor:
+        """Logits at the last position of token sequences given as ids into a vocabulary.
+
+        Equals ``self(vocab[ids], policy_seed)[:, :, -1]``. When ``factorises`` (linear
+        attention, no MLP, no LayerNorm, no positional encoding, a seed shared by all tokens:
+        the recall preset) it is several times cheaper: the embedding runs once per (seed,
+        vocabulary entry), and as the residual stream is then linear in the attention outputs,
+        each layer's queries, keys and values are per-seed tables of the vocabulary, gathered,
+        plus a linear map of the earlier layers' attention outputs. Nothing of the model width
+        is computed per position, and the last layer attends from the last position only.
+
+        Args:
+            ids: (B, L) int64 indices into ``vocab``.
+            vocab: (V, input_dim) raw tokens.
+            policy_seed: S seeds, shaped as by ``sample_policy_seed``.
+
+        Returns:
+            Logits (B, S, output_dim).
+        """
+        if vocab.dim() != 2 or vocab.shape[-1] != self.config.input_dim:
+            raise ValueError(
+                f"vocab of shape {tuple(vocab.shape)} is invalid; "
+                f"expected (V, {self.config.input_dim})"
+            )
+        if ids.dim() != 2 or ids.dtype != torch.int64:
+            raise ValueError(
+                f"ids of shape {tuple(ids.shape)} and dtype {ids.dtype} is invalid; "
+                "expected int64 (B, L)"
+            )
+        checkable = ids.numel() and not torch.compiler.is_compiling()  # no graph break
+        if checkable and not 0 <= int(ids.min()) <= int(ids.max()) < vocab.shape[0]:
+            raise ValueError(f"ids must lie in [0, {vocab.shape[0]}) for a vocab of that size")
+        if not self.factorises or not 1 <= ids.shape[1] <= self.config.max_len:
+            return self(vocab[ids], policy_seed)[:, :, -1]
+        self._check_policy_seed(policy_seed, ids.shape[1])
+        return self._factorised_last(ids, vocab, policy_seed)
+
+    def _factorised_last(self, ids: Tensor, vocab: Tensor, policy_seed: Tensor) -> Tensor:
+        """The fast path of ``forward_last``.
+
+        After j blocks the residual stream is ``h0 + sum_i (P_i o_i + b_i)`` (o_i: block i's
+        attention output, P_i and b_i its projection), so block j's queries, keys and values
+        are ``W_j (h0 + sum_i b_i) + c_j``, a table over (seed, vocabulary entry), plus
+        ``sum_i (W_j P_i) o_i``: only ``3 * H * ks`` features per position.
+        """
+        n_seeds, n_vocab = policy_seed.shape[0], vocab.shape[0]
+        table = self._finish_embedding(self._embed_tokens(vocab, policy_seed.unsqueeze(-2)), 0)
+        table = table.flatten(0, 1)  # (S, V, width) -> (S * V, width): h0 of each (seed, id)
+        offsets = n_vocab * torch.arange(n_seeds, device=ids.device)  # (S,)
+        rows = ids.unsqueeze(-2) + offsets.unsqueeze(-1)  # (B, S, L): rows of the table
+        flat_rows = rows.flatten()  # index_select has a much cheaper backward than embedding
+
+        def gather(rows_table: Tensor) -> Tensor:  # (S * V, F) -> (B, S, L, F)
+            return rows_table.index_select(0, flat_rows).unflatten(0, rows.shape)
+
+        h = table.index_select(0, rows[..., -1].flatten()).unflatten(0, rows.shape[:-1])
+        outputs: list[Tensor] = []  # attention outputs of the blocks so far, each (B, S, L, H*ks)
+        bias = table.new_zeros(self.config.width)  # sum of the output-projection biases so far
+        for index, block in enumerate(self.blocks):
+            attn, last = block.attn, index == len(self.blocks) - 1
+            n_q = attn.n_heads * attn.key_size if last else 0  # the last query comes from h
+            weight, weight_bias = attn.qkv.weight[n_q:], attn.qkv.bias[n_q:]
+            features = gather(F.linear(table + bias, weight, weight_bias))  # (B, S, L, F)
+            for out, earlier in zip(outputs, self.blocks, strict=False):
+                features = features + F.linear(out, weight @ earlier.attn.proj.weight)
+            if last:
+                q = attn.qkv(h)[..., :n_q].unflatten(-1, (attn.n_heads, -1))  # (B, S, H, ks)
+                k, v = features.unflatten(-1, (2, attn.n_heads, -1)).unbind(-3)  # (B,S,L,H,ks)
+                scores = (q.unsqueeze(-3) * k).sum(-1)  # (B, S, L, H)
+                out = (scores.unsqueeze(-1) * v).sum(-3)  # (B, S, H, ks)
+                h = h + attn.proj(out.flatten(-2))
+                break
+            qkv = features.unflatten(-1, (3, attn.n_heads, attn.key_size))  # (B, S, L, 3, H, ks)
+            q, k, v = (t.transpose(-2, -3) for t in qkv.unbind(-3))  # each (B, S, H, L, ks)
+            scores = q @ k.transpose(-1, -2)  # (B, S, H, L, L)
+            if self.config.mask == "causal":
+                scores = scores.tril()
+            out = (scores @ v).transpose(-2, -3).flatten(-2)  # (B, S, L, H * ks)
+            outputs.append(out)
+            h = h + attn.proj(out[..., -1, :])
+            bias = bias + attn.proj.bias
+        return self.head(h)  # (B, S, output_dim)
+
+    def init_cache(self, batch_shape: int | tuple[int, ...], policy_seed: Tensor) -> DecodeCache:
+        """Start incremental decoding of batch_shape x S sequences (causal mask only).
+
+        Args:
+            batch_shape: Leading dims of the tokens that ``step`` will get, before the seed dim.
+            policy_seed: S seeds, shaped as by ``sample_policy_seed``.
+
+        Returns:
+            The cache, with a prefix_normal seed token already consumed.
+        """
+        if self.config.mask != "causal":
+            raise ValueError(f"mask={self.config.mask!r}: incremental decoding needs 'causal'")
+        self._check_policy_seed(policy_seed, 1)
+        batch_shape = (batch_shape,) if isinstance(batch_shape, int) else tuple(batch_shape)
+        shape = (*batch_shape, policy_seed.shape[0])  # (*batch, S)
+        length = self.config.max_len + self.config.n_prefix
+        layers = tuple(
+            block.attn.empty_cache(shape, self.head.weight, length) for block in self.blocks
+        )
+        cache = DecodeCache(policy_seed, layers, 0)
+        if self.seed_embed is not None:
+            prefix = self.seed_embed(policy_seed).expand(*shape, self.config.width)
+            _, cache = self._advance(prefix, cache)
+        return cache
+
+    def _advance(self, h: Tensor, cache: DecodeCache) -> tuple[Tensor, DecodeCache]:
+        """Push one embedded token (*batch, S, width) through all blocks."""
+        h = self._finish_embedding(h, cache.position)
+        layers = []
+        for block, layer_cache in zip(self.blocks, cache.layers, strict=True):
+            h, layer_cache = block.step(h, layer_cache, cache.position)
+            layers.append(layer_cache)
+        return h, DecodeCache(cache.policy_seed, tuple(layers), cache.position + 1)
+
+    def step(self, token: Tensor, cache: DecodeCache) -> tuple[Tensor, DecodeCache]:
+        """Feed one new token per sequence; O(context) per call.
+
+        Args:
+            token: (*batch, S, input_dim): the next raw token of each (input, seed) sequence.
+            cache: From ``init_cache`` or the previous ``step``.
+
+        Returns:
+            Logits (*batch, S, output_dim) at the new position, and the updated cache.
+        """
+        index = cache.position - self.config.n_prefix  # of the new token among the inputs
+        n_seeds = cache.policy_seed.shape[0]
+        if token.dim() < 2 or token.shape[-2:] != (n_seeds, self.config.input_dim):
+            raise ValueError(
+                f"token of shape {tuple(token.shape)} is invalid; "
+                f"expected (*batch, S={n_seeds}, {self.config.input_dim})"
+            )
+        if index >= self.config.max_len:
+            raise ValueError(f"step at token {index}: beyond max_len={self.config.max_len}")
+        seed = cache.policy_seed
+        if self.config.seed_mode == "per_token_uniform":
+            if index >= seed.shape[1]:
+                raise ValueError(f"step at token {index}: per-token seeds end at {seed.shape[1]}")
+            seed = seed[:, index]  # (S, seed_dim)
+        h, cache = self._advance(self._embed_tokens(token, seed), cache)
+        return self.head(h), cache

@@ -1,0 +1,1 @@
+"""The run harness shared by every script: CLI, logging, checkpoints, run folders."""

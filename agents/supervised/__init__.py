@@ -1,0 +1,1 @@
+"""Gradient training with the q-norm objective (the recall and coloring pipeline)."""

@@ -1,0 +1,1 @@
+"""Distributed 3-coloring of cycles."""
