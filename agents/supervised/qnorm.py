@@ -1,7 +1,7 @@
-"""The q-norm objective (paper eq. 5) and the per-sample losses of the supervised tasks.
+"""The q-norm objective: a relaxation between the average (q = 1) and the worst case (q = inf).
 
-All functions are pure and batched; they avoid data-dependent Python branches, so they also
-run under ``torch.func.vmap``.
+It is pure and batched, without data-dependent Python branches, so it also runs under
+``torch.func.vmap``; the per-sample losses belong to the tasks (``agents.tasks``).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 
@@ -46,54 +45,3 @@ def q_norm(losses: Tensor, q: float) -> Tensor:
     # with all losses 0, use ratio 1 instead of 0 so that no 0 ** (1/q - 1) reaches the gradient
     ratio = torch.where(positive, per_input / torch.where(positive, top, 1.0), 1.0)
     return top * ratio.pow(q).mean().pow(1 / q)
-
-
-def recall_loss(logits: Tensor, bits: Tensor) -> Tensor:
-    """The associative-recall loss: binary cross-entropy with logits, summed over bits.
-
-    Args:
-        logits: (..., d) one logit per value bit.
-        bits: (..., d) target bits in {0, 1}, broadcastable to ``logits`` (e.g. (B, 1, d)
-            against logits (B, S, d) of S seeds).
-
-    Returns:
-        The loss (...,) with the shape of ``logits`` without its last dim.
-    """
-    if logits.shape[-1:] != bits.shape[-1:]:
-        raise ValueError(
-            f"logits {tuple(logits.shape)} and bits {tuple(bits.shape)} differ in the bit dim"
-        )
-    bits = bits.to(logits.dtype).expand_as(logits)  # (..., d)
-    return F.binary_cross_entropy_with_logits(logits, bits, reduction="none").sum(dim=-1)
-
-
-def coloring_loss(logits: Tensor, adjacency: Tensor) -> Tensor:
-    """The partial-coloring loss ``sum_{u<v, (u,v) in E} sum_c P(u=c) P(v=c)``, P = softmax.
-
-    It is the expected number of monochromatic edges when every vertex samples its color from
-    its own softmax; a proper coloring with confident logits gives ~0, all vertices certain of
-    the same color give the number of edges.
-
-    Broadcasting: the leading dims of ``adjacency`` broadcast against those of ``logits`` by the
-    usual right-aligned rule. For logits (B, S, N, C) of B graphs under S seeds, pass adjacency
-    (B, 1, N, N), i.e. ``adjacency[:, None]``; a single graph (N, N) serves every batch element.
-
-    Args:
-        logits: (..., N, C) color logits of N vertices.
-        adjacency: (..., N, N) bool or 0/1; an edge is {u, v} with ``adjacency[u, v]`` or
-            ``adjacency[v, u]`` set (either orientation suffices), self loops are ignored.
-
-    Returns:
-        The loss with the broadcast leading dims of ``logits`` and ``adjacency``.
-    """
-    n_vertices = logits.shape[-2] if logits.dim() >= 2 else None
-    if adjacency.dim() < 2 or adjacency.shape[-2:] != (n_vertices, n_vertices):
-        raise ValueError(
-            f"adjacency of shape {tuple(adjacency.shape)} is invalid for logits of shape "
-            f"{tuple(logits.shape)}; expected (..., {n_vertices}, {n_vertices})"
-        )
-    probs = logits.softmax(dim=-1)  # (..., N, C)
-    same = probs @ probs.transpose(-1, -2)  # (..., N, N): P(color u == color v)
-    linked = adjacency != 0
-    edges = torch.triu(linked | linked.transpose(-1, -2), diagonal=1)  # each edge once, u < v
-    return (same * edges).sum(dim=(-1, -2))

@@ -118,7 +118,7 @@ def test_score_instances_agrees_with_direct_computation_in_any_chunking():
     task = RecallTask(n_pairs=4, value_bits=2)
     config = task.model_config()
     model = SeededTransformer(config, torch.Generator().manual_seed(0))
-    batch = task.evaluation_set(np.random.default_rng(0), fillings=2)
+    batch = task.evaluation_set(np.random.default_rng(0), quick=True)
     policy_seed = model.sample_policy_seed(10, torch.Generator().manual_seed(1))
     big = score_instances(task, model, batch, policy_seed, majority=(5,))
     small = score_instances(task, model, batch, policy_seed, chunk=70, majority=(5,))

@@ -1,1 +1,6 @@
 """Grid-world exploration."""
+
+from agents.tasks.grid.task import GridTask
+from agents.tasks.registry import register
+
+register(GridTask)

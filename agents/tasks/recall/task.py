@@ -1,4 +1,4 @@
-"""Associative recall as a supervised task: tokens, loss and success (paper-spec section 3.1).
+"""Associative recall (`RandAlg/AssociativeRecall-v0`) as a supervised task.
 
 Token ``i < N`` is ``[one-hot key i (N), value bits v_i (d)]`` and the query token is
 ``[one-hot key of the queried index, zeros (d)]``; the policy seed is concatenated by the model,
@@ -13,17 +13,37 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
-from agents.models.presets import preset
-from agents.models.transformer import SeededTransformer, TransformerConfig
-from agents.supervised.qnorm import recall_loss
-from randgym.envs.associative_recall.generator import RecallGenerator
+from agents.baselines.recall import StoreSubset
+from agents.models.transformer import SeededTransformer
+from agents.tasks.base import Batch, SupervisedTask
 
-Batch = dict[str, Tensor]  # a batch of instances as named tensors, first dim the instances
+EVALUATION_FILLINGS = 16  # random fillings per (query position, query value) in the full set
+QUICK_FILLINGS = 2  # ... in the quick set of training logs (960 inputs for N = 15)
 
 
-class RecallTask:
+def recall_loss(logits: Tensor, bits: Tensor) -> Tensor:
+    """The associative-recall loss: binary cross-entropy with logits, summed over bits.
+
+    Args:
+        logits: (..., d) one logit per value bit.
+        bits: (..., d) target bits in {0, 1}, broadcastable to ``logits`` (e.g. (B, 1, d)
+            against logits (B, S, d) of S seeds).
+
+    Returns:
+        The loss (...,) with the shape of ``logits`` without its last dim.
+    """
+    if logits.shape[-1:] != bits.shape[-1:]:
+        raise ValueError(
+            f"logits {tuple(logits.shape)} and bits {tuple(bits.shape)} differ in the bit dim"
+        )
+    bits = bits.to(logits.dtype).expand_as(logits)  # (..., d)
+    return F.binary_cross_entropy_with_logits(logits, bits, reduction="none").sum(dim=-1)
+
+
+class RecallTask(SupervisedTask):
     """Recall of one of ``n_pairs`` values of ``value_bits`` bits after seeing all of them.
 
     Args:
@@ -32,10 +52,25 @@ class RecallTask:
     """
 
     name = "recall"
-    policy_seed_length = None  # the seed is one vector shared by all tokens
+    env_id = "RandAlg/AssociativeRecall-v0"
+    size_kwarg = "n_pairs"
+    presets = {
+        # the paper's 2-layer linear-attention model, with its code's GELU + Linear pre-layer
+        "paper": dict(
+            width=40, n_layers=2, n_heads=1, key_size=5, attention="linear", mlp=False,
+            layer_norm=False, embed_mlp=True, positional="none", mask="causal",
+            seed_mode="shared_bits", seed_dim=10,
+        ),
+    }  # fmt: skip
+    # The paper's optimiser sized for a 30-minute CPU run: batch 128 instead of 512 (256 and
+    # 128 reached the same figures per step) and 24k steps.
+    train_defaults = dict(
+        q=100.0, n_seeds=30, batch_size=128, steps=24_000, lr=3e-3, lr_end=3e-4, warmup=2000,
+        weight_decay=0.0, adam_eps=1e-5,
+    )  # fmt: skip
 
-    def __init__(self, n_pairs: int, value_bits: int = 5) -> None:
-        self.generator = RecallGenerator(n_pairs, value_bits)
+    def __init__(self, n_pairs: int = 15, value_bits: int = 5) -> None:
+        super().__init__(n_pairs=n_pairs, value_bits=value_bits)
         self.n_pairs, self.value_bits = n_pairs, value_bits
         n_values = 2**value_bits
         self.weights = 2 ** np.arange(value_bits - 1, -1, -1)  # bits -> value number, MSB first
@@ -47,15 +82,24 @@ class RecallTask:
         query_tokens = np.concatenate([keys, np.zeros((n_pairs, value_bits))], axis=1)  # (N, N+d)
         self.vocab = torch.tensor(np.concatenate([value_tokens, query_tokens]), dtype=torch.float32)
 
-    @property
-    def spec(self) -> dict[str, Any]:
-        """What identifies the task in a checkpoint."""
-        return {"name": self.name, "n_pairs": self.n_pairs, "value_bits": self.value_bits}
+    def sizes(self) -> dict[str, Any]:
+        """Tokens of N + d features, N + 1 of them; d bit logits."""
+        n, d = self.n_pairs, self.value_bits
+        return {"input_dim": n + d, "output_dim": d, "max_len": n + 1}
 
-    def model_config(self, **overrides: Any) -> TransformerConfig:
-        """The paper-sized model (``preset("recall")``) for this N, with field overrides."""
-        sizes = {"input_dim": self.n_pairs + self.value_bits, "output_dim": self.value_bits}
-        return preset("recall", n_pairs=self.n_pairs, **{**sizes, **overrides})
+    def make_player(self, **options: Any) -> Any:
+        """How a model answers the env's observations in the evolution pipeline."""
+        from agents.tasks.recall.player import RecallPlayer
+
+        return RecallPlayer(self.env, **options)
+
+    def baselines(self) -> dict[str, Any]:
+        """Memories of two thirds of the values: the first ones, or a subset chosen by the seed."""
+        memory = max(1, 2 * self.n_pairs // 3)
+        return {
+            f"store first {memory}": lambda policy_seed: StoreSubset(memory),
+            f"store random {memory}": lambda policy_seed: StoreSubset(memory, policy_seed),
+        }
 
     def batch(self, instances: dict[str, np.ndarray]) -> Batch:
         """Tensors of generator instances ``{"values": (n, N, d), "query": (n,)}``.
@@ -71,12 +115,9 @@ class RecallTask:
         bits = values[np.arange(len(query)), query]  # (n, d)
         return {"ids": torch.from_numpy(ids), "bits": torch.from_numpy(bits.astype(np.float32))}
 
-    def sample(self, rng: np.random.Generator, n: int) -> Batch:
-        """``n`` fresh uniform instances from the env generator's batch sampler."""
-        return self.batch(self.generator.sample_batch(rng, n))
-
-    def evaluation_set(self, rng: np.random.Generator, fillings: int = 16) -> Batch:
-        """Every query position x every query value x ``fillings`` fillings of the others."""
+    def evaluation_set(self, rng: np.random.Generator, quick: bool = False) -> Batch:
+        """Every query position x every query value x 16 (quick: 2) fillings of the others."""
+        fillings = QUICK_FILLINGS if quick else EVALUATION_FILLINGS
         return self.batch(self.generator.query_set(fillings, rng))
 
     def tokens(self, batch: Batch) -> Tensor:

@@ -49,8 +49,10 @@ def test_recall_sample_uses_the_env_generator_batch_sampler():
 
 def test_recall_evaluation_set_is_every_position_value_and_filling():
     task = RecallTask(n_pairs=4)
-    batch = task.evaluation_set(np.random.default_rng(0), fillings=3)
-    assert batch["ids"].shape == (4 * 32 * 3, 5)
+    batch = task.evaluation_set(np.random.default_rng(0))
+    assert batch["ids"].shape == (4 * 32 * 16, 5)
+    quick = task.evaluation_set(np.random.default_rng(0), quick=True)
+    assert quick["ids"].shape == (4 * 32 * 2, 5)
     query = batch["ids"][:, -1] - 4 * 32
     value = batch["bits"].long() @ torch.tensor([16, 8, 4, 2, 1])
     pairs = set(zip(query.tolist(), value.tolist(), strict=True))
@@ -184,7 +186,7 @@ def test_coloring_sampled_success_equals_brute_force_enumeration():
 
 def test_coloring_evaluation_set_is_every_cycle_once():
     task = ColoringTask(n_vertices=6)
-    batch = task.evaluation_set()
+    batch = task.evaluation_set(np.random.default_rng(0))
     assert batch["adjacency"].shape == (60, 6, 6)
     indices = task.generator.indices_of(batch["adjacency"].numpy().astype(np.int8))
     assert sorted(indices.tolist()) == list(range(60))

@@ -1,0 +1,135 @@
+"""What a task is: one registered env plus everything a model needs to learn and be scored on it.
+
+A ``Task`` owns, for one env id: the env (its instance generator comes from the registered
+env), the size kwarg that sets N, the model presets (the paper's and ours), how a model plays
+the env in the evolution pipeline (``make_player``) and the classical baselines. A
+``SupervisedTask`` adds what the gradient pipeline needs: batches of instances as tensors,
+logits, the per-sample loss, the success predicate, the majority vote and the evaluation set,
+plus its training defaults. Scripts and trainers ask a task, never test its name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numpy as np
+from torch import Tensor
+
+import randgym  # noqa: F401  (registers the envs)
+from agents.models.transformer import SeededTransformer, TransformerConfig
+
+Batch = dict[str, Tensor]  # a batch of instances as named tensors, first dim the instances
+
+
+class Task(ABC):
+    """One registered env and what a seeded model needs to play it.
+
+    Args:
+        **env_kwargs: Keyword arguments of the env (``size_kwarg`` sets N); the defaults are
+            the env's own.
+    """
+
+    name: ClassVar[str]  # the registry key, e.g. "recall"
+    env_id: ClassVar[str]  # the registered Gymnasium id
+    size_kwarg: ClassVar[str]  # the env kwarg that sets the task's size N
+    presets: ClassVar[dict[str, dict[str, Any]]]  # model presets: "paper" first, then ours
+
+    def __init__(self, **env_kwargs: Any) -> None:
+        self.env_kwargs = env_kwargs
+        self.env = gym.make(self.env_id, **env_kwargs).unwrapped
+        self.generator = self.env.generator
+
+    @property
+    def size(self) -> int:
+        """N: the value of the size kwarg (the env's default when not given)."""
+        return int(getattr(self.env.dynamics, self.size_kwarg))
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """What identifies the task in a checkpoint: its name and env kwargs."""
+        return {"name": self.name, **self.env_kwargs}
+
+    @property
+    def num_instances(self) -> int | None:
+        """The number of distinct instances (None when infinite)."""
+        return self.generator.num_instances
+
+    def model_config(
+        self, preset: str = "paper", player_options: dict[str, Any] | None = None, **overrides: Any
+    ) -> TransformerConfig:
+        """The config of model ``preset`` sized for this task, with field overrides.
+
+        ``player_options`` are those of ``make_player`` where they change the token size.
+
+        Raises:
+            ValueError: If the preset or an override field is unknown.
+        """
+        if preset not in self.presets:
+            raise ValueError(f"preset {preset!r} is unknown; expected one of {list(self.presets)}")
+        fields = {field.name for field in dataclasses.fields(TransformerConfig)}
+        if unknown := sorted(set(overrides) - fields):
+            raise ValueError(f"unknown config fields {unknown}; expected some of {sorted(fields)}")
+        sizes = self.sizes(**(player_options or {}))
+        return TransformerConfig(**{**self.presets[preset], **sizes, **overrides})
+
+    @abstractmethod
+    def sizes(self, **player_options: Any) -> dict[str, Any]:
+        """The config fields set by the env's size: input_dim, output_dim, max_len."""
+
+    @abstractmethod
+    def make_player(self, **options: Any) -> Any:
+        """How a model plays this env in the evolution pipeline (a ``Player``)."""
+
+    def baselines(self) -> dict[str, Any]:
+        """Classical policies by name: callables ``policy_seed -> (obs -> action)``."""
+        return {}
+
+
+class SupervisedTask(Task):
+    """A one-step task trained by gradient descent on the q-norm loss."""
+
+    train_defaults: ClassVar[dict[str, Any]]  # TrainConfig fields for this task
+    policy_seed_length: int | None = None  # tokens that get their own seed (per-token seeds)
+
+    @abstractmethod
+    def batch(self, instances: Any) -> Batch:
+        """Tensors of a batch of generator instances."""
+
+    def sample(self, rng: np.random.Generator, n: int) -> Batch:
+        """``n`` fresh instances from the env generator's batch sampler."""
+        return self.batch(self.generator.sample_batch(rng, n))
+
+    @abstractmethod
+    def evaluation_set(self, rng: np.random.Generator, quick: bool = False) -> Batch:
+        """The instances a model is scored on (``quick``: a cheap subset for training logs)."""
+
+    @abstractmethod
+    def logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
+        """Output logits (B, S, ...) of every instance under every policy seed."""
+
+    @abstractmethod
+    def loss(self, logits: Tensor, batch: Batch) -> Tensor:
+        """The per-sample loss (B, S), non-negative."""
+
+    @abstractmethod
+    def predict(self, logits: Tensor) -> Tensor:
+        """The argmax output (B, S, ...)."""
+
+    @abstractmethod
+    def correct(self, prediction: Tensor, batch: Batch) -> Tensor:
+        """Whether outputs (B, K, ...) are right, (B, K) bool."""
+
+    @abstractmethod
+    def vote(self, prediction: Tensor, dim: int) -> Tensor:
+        """The majority vote of outputs along ``dim``, kept with size 1."""
+
+    @abstractmethod
+    def sampled_success(self, logits: Tensor, batch: Batch) -> Tensor:
+        """P(right) when the output is sampled from the predicted distribution, (B, S)."""
+
+    @abstractmethod
+    def probabilities(self, logits: Tensor) -> Tensor:
+        """Predictive probabilities (B, S, units) whose variance over seeds is reported."""
