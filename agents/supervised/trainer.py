@@ -12,12 +12,18 @@ variant    q    policy seeds
 ``E_R``    1    m fresh random seeds every step, shared by the batch
 ``q_R``    q    m fresh random seeds every step, shared by the batch (the paper's model)
 =========  ===  =====================================================================
+
+``Trainer.state_dict`` and ``Trainer.load_state_dict`` save and restore everything a step
+depends on besides the model (AdamW moments, schedule position, both RNGs, r0), so a run resumed
+from a checkpoint takes bit-identical steps; ``Trainer.step`` raises ``Diverged`` instead of
+applying an update computed from a non-finite loss or gradient.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,17 +74,26 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant={self.variant!r} is unknown; expected one of {VARIANTS}")
-        if not self.q >= 1:
+        if not self.q >= 1:  # also refuses NaN; q = inf is the min-max objective
             raise ValueError(f"q={self.q!r} is invalid; expected 1 <= q <= inf")
         for name in ("n_seeds", "batch_size", "steps"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}={value!r} is invalid; expected an int >= 1")
-        if not 0 <= self.warmup or not 0 < self.lr_end <= self.lr:
+        for name in ("lr", "lr_end", "adam_eps", "clip_norm", "weight_decay"):
+            value, zero_ok = getattr(self, name), name == "weight_decay"
+            finite = _is_real(value) and math.isfinite(value)
+            if not finite or value < 0 or (value == 0 and not zero_ok):
+                bound = ">= 0" if zero_ok else "> 0"
+                raise ValueError(f"{name}={value!r} is invalid; expected a finite number {bound}")
+        if not 0 <= self.warmup or not self.lr_end <= self.lr:
             raise ValueError(
                 f"warmup={self.warmup!r}, lr={self.lr!r}, lr_end={self.lr_end!r} are invalid; "
                 "expected warmup >= 0 and 0 < lr_end <= lr"
             )
+        betas = tuple(self.betas) if isinstance(self.betas, tuple | list) else ()
+        if len(betas) != 2 or not all(_is_real(beta) and 0 <= beta < 1 for beta in betas):
+            raise ValueError(f"betas={self.betas!r} is invalid; expected two numbers in [0, 1)")
 
     @classmethod
     def for_task(cls, task: str, **overrides: Any) -> TrainConfig:
@@ -102,6 +117,10 @@ class TrainConfig:
         return {**dataclasses.asdict(self), "betas": list(self.betas)}
 
 
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def lr_factor(step: int, config: TrainConfig) -> float:
     """The learning rate of step ``step`` (0-based) relative to the peak ``config.lr``."""
     if step < config.warmup:
@@ -112,6 +131,27 @@ def lr_factor(step: int, config: TrainConfig) -> float:
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+class Diverged(RuntimeError):
+    """A training step produced a non-finite loss or gradient norm and was not applied.
+
+    Attributes:
+        step: The 1-based number of the refused step (``step_count + 1``, the log's step).
+        quantity: ``"loss"`` or ``"gradient norm"``.
+        value: The non-finite value.
+    """
+
+    def __init__(self, step: int, quantity: str, value: float) -> None:
+        super().__init__(
+            f"training diverged at step {step}: the {quantity} is {value}; the update was not "
+            "applied, so the model keeps the parameters of the last good step"
+        )
+        self.step, self.quantity, self.value = step, quantity, value
+
+
+STATE_PREFIX = "trainer."  # the names of a trainer's tensors in a checkpoint
+ADAMW_KEYS = ("step", "exp_avg", "exp_avg_sq")  # AdamW's state of one parameter (no amsgrad)
+
+
 class Trainer:
     """q-norm training of ``model`` on ``task``.
 
@@ -120,7 +160,8 @@ class Trainer:
         model: Trained in place.
         config: The hyperparameters and variant.
         generator: The trainer's torch RNG: r0 and the per-step policy seeds.
-        rng: The data RNG, passed to the env generator's batch sampler.
+        rng: The data RNG, passed to the env generator's batch sampler (a PCG64 generator, as
+            ``np.random.default_rng`` makes, for ``state_dict``).
         compile: Run the forward pass and loss through ``torch.compile`` (about 1.4x faster
             steps on a CPU after a compilation of about a minute; same results up to float
             rounding).
@@ -145,11 +186,15 @@ class Trainer:
             eps=config.adam_eps,
             weight_decay=config.weight_decay,
         )
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda step: lr_factor(step, config)
-        )
+        self.scheduler = self._schedule(steps_done=0)
         self.fixed_policy_seed = self._draw_seeds(1) if config.fixed_seed else None
         self.step_count = 0
+
+    def _schedule(self, steps_done: int) -> torch.optim.lr_scheduler.LambdaLR:
+        """The learning-rate schedule, positioned after ``steps_done`` steps."""
+        return torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: lr_factor(step, self.config), last_epoch=steps_done - 1
+        )
 
     def _draw_seeds(self, n: int) -> Tensor:
         return self.model.sample_policy_seed(n, self.generator, self.task.policy_seed_length)
@@ -169,15 +214,23 @@ class Trainer:
 
         Returns:
             The step's q-norm ``loss``, mean per-(input, seed) ``loss_mean``, the fraction of
-            correct (input, seed) pairs ``success`` and the learning rate ``lr`` used.
+            correct (input, seed) pairs ``success``, the learning rate ``lr`` used and the
+            gradient norm ``grad_norm`` before clipping.
+
+        Raises:
+            Diverged: If the loss or the gradient norm is NaN or infinite; the parameters, the
+                optimiser, the schedule and ``step_count`` are then left as they were (the
+                RNGs have advanced).
         """
         self.model.train()
         batch = self.task.sample(self.rng, self.config.batch_size)
         logits, losses = self._forward(batch, self.policy_seeds())
         loss = q_norm(losses, self.config.effective_q)
+        self._refuse_non_finite("loss", loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+        self._refuse_non_finite("gradient norm", grad_norm)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
@@ -189,4 +242,178 @@ class Trainer:
             "loss_mean": losses.mean().item(),
             "success": success.item(),
             "lr": lr,
+            "grad_norm": grad_norm.item(),
         }
+
+    def _refuse_non_finite(self, quantity: str, value: Tensor) -> None:
+        if not torch.isfinite(value):
+            raise Diverged(self.step_count + 1, quantity, value.item())
+
+    def state_dict(self) -> tuple[dict[str, Tensor], dict[str, Any]]:
+        """Copies of the training state besides the model, as tensors and JSON-able metadata.
+
+        The tensors, named ``trainer.*``, are the torch generator's state, r0 (``*_r0``
+        variants) and AdamW's ``step``, ``exp_avg`` and ``exp_avg_sq`` of every parameter
+        that has them; the metadata holds ``step_count`` (which also positions the schedule),
+        the data RNG's PCG64 state and the names of those parameters. To checkpoint::
+
+            tensors, state = trainer.state_dict()
+            save_model(path, trainer.model, {..., "trainer": state}, extra=tensors)
+
+        Raises:
+            ValueError: If the data RNG is not a PCG64 generator.
+        """
+        tensors = {"generator": self.generator.get_state()}
+        if self.fixed_policy_seed is not None:
+            tensors["fixed_policy_seed"] = self.fixed_policy_seed.clone()
+        names = []
+        for name, param in self.model.named_parameters():
+            if state := self.optimizer.state.get(param):
+                assert set(state) == set(ADAMW_KEYS), f"unexpected AdamW state {sorted(state)}"
+                names.append(name)
+                tensors |= {f"adamw.{name}.{key}": state[key].clone() for key in ADAMW_KEYS}
+        metadata = {
+            "step_count": self.step_count,
+            "data_rng": _valid_pcg64_state(self.rng.bit_generator.state),
+            "adamw_params": names,
+        }
+        return {STATE_PREFIX + name: value for name, value in tensors.items()}, metadata
+
+    def load_state_dict(self, tensors: dict[str, Tensor], metadata: dict[str, Any]) -> None:
+        """Restore a ``state_dict`` of a trainer with the same task, model shape and variant.
+
+        Only the ``trainer.*`` entries of ``tensors`` are read (so a checkpoint's other extra
+        tensors may be passed along), and each of them must be expected. Everything is
+        validated before anything changes, so a refused state leaves the trainer as it was::
+
+            model, extra, metadata = load_model(path)
+            trainer = Trainer(task, model, config, torch.Generator(), np.random.default_rng())
+            trainer.load_state_dict(extra, metadata["trainer"])
+
+        Raises:
+            ValueError: Naming the first invalid field: missing or unexpected, of the wrong
+                type, dtype or shape, non-finite, or out of range (e.g. a ``step_count``
+                beyond ``config.steps``).
+        """
+        own = {
+            k.removeprefix(STATE_PREFIX): v
+            for k, v in tensors.items()
+            if k.startswith(STATE_PREFIX)
+        }
+        _check_keys("trainer metadata", metadata, ("step_count", "data_rng", "adamw_params"))
+        step_count = _check_int("step_count", metadata["step_count"], 0, self.config.steps)
+        data_rng = _valid_pcg64_state(metadata["data_rng"])
+        generator = _valid_generator_state(_tensor(own, "generator", self.generator.get_state()))
+        expected = {"generator"}
+        if self.fixed_policy_seed is not None:
+            r0 = _tensor(own, "fixed_policy_seed", self.fixed_policy_seed).clone()
+            expected.add("fixed_policy_seed")
+        adamw = self._valid_adamw_state(own, metadata["adamw_params"], step_count)
+        expected |= {
+            f"adamw.{name}.{key}" for name in metadata["adamw_params"] for key in ADAMW_KEYS
+        }
+        if unexpected := sorted(set(own) - expected):
+            names = [STATE_PREFIX + name for name in unexpected]
+            raise ValueError(f"trainer state has unexpected tensors {names} for this trainer")
+        self.generator.set_state(generator)
+        self.rng.bit_generator.state = data_rng
+        if self.fixed_policy_seed is not None:
+            self.fixed_policy_seed = r0
+        self.optimizer.state.clear()
+        self.optimizer.state.update(adamw)
+        self.scheduler = self._schedule(steps_done=step_count)
+        self.step_count = step_count
+
+    def _valid_adamw_state(
+        self, own: dict[str, Tensor], names: Any, step_count: int
+    ) -> dict[Tensor, dict[str, Tensor]]:
+        """The AdamW state of the parameters ``names`` in ``own``, validated and copied."""
+        params = dict(self.model.named_parameters())
+        if (
+            not isinstance(names, list)
+            or not all(isinstance(name, str) and name in params for name in names)
+            or len(set(names)) != len(names)
+        ):
+            raise ValueError(
+                f"trainer state adamw_params={names!r} is invalid; expected a list of distinct "
+                f"parameter names of the model, among {sorted(params)}"
+            )
+        state = {}
+        for name in names:
+            param = params[name].detach()
+            step = _tensor(own, f"adamw.{name}.step", torch.zeros(()))
+            if not (step == step.round() and 1 <= step <= step_count):
+                raise ValueError(
+                    f"trainer state tensor '{STATE_PREFIX}adamw.{name}.step' is {step.item()}; "
+                    f"expected a whole number in [1, step_count={step_count}]"
+                )
+            moments = {key: _tensor(own, f"adamw.{name}.{key}", param) for key in ADAMW_KEYS[1:]}
+            state[params[name]] = {"step": step.clone()} | {
+                key: value.clone() for key, value in moments.items()
+            }
+        return state
+
+
+def _tensor(own: dict[str, Tensor], name: str, like: Tensor) -> Tensor:
+    """``own[name]`` if it is a finite tensor with the dtype and shape of ``like``."""
+    field = f"'{STATE_PREFIX}{name}'"
+    if name not in own:
+        raise ValueError(f"trainer state tensor {field} is missing")
+    value = own[name]
+    if not isinstance(value, Tensor) or value.dtype != like.dtype or value.shape != like.shape:
+        got = f"{value.dtype} {tuple(value.shape)}" if isinstance(value, Tensor) else type(value)
+        raise ValueError(
+            f"trainer state tensor {field} is {got}; expected {like.dtype} {tuple(like.shape)}"
+        )
+    if value.is_floating_point() and not torch.isfinite(value).all():
+        raise ValueError(f"trainer state tensor {field} has non-finite entries")
+    return value
+
+
+def _valid_generator_state(state: Tensor) -> Tensor:
+    """``state`` if a torch CPU generator accepts it."""
+    try:
+        torch.Generator().set_state(state)
+    except RuntimeError as error:
+        raise ValueError(
+            f"trainer state tensor '{STATE_PREFIX}generator' is invalid: {error}"
+        ) from error
+    return state.clone()
+
+
+def _valid_pcg64_state(state: Any) -> dict[str, Any]:
+    """``state`` if it is a numpy PCG64 ``bit_generator.state`` dict (JSON-able)."""
+    _check_keys("data_rng", state, ("bit_generator", "state", "has_uint32", "uinteger"))
+    if state["bit_generator"] != "PCG64":
+        raise ValueError(
+            f"trainer state data_rng.bit_generator={state['bit_generator']!r} is unsupported; "
+            "expected 'PCG64' (the bit generator of np.random.default_rng)"
+        )
+    _check_keys("data_rng.state", state["state"], ("state", "inc"))
+    _check_int("data_rng.state.state", state["state"]["state"], 0, 2**128 - 1)
+    if _check_int("data_rng.state.inc", state["state"]["inc"], 1, 2**128 - 1) % 2 == 0:
+        raise ValueError(f"trainer state data_rng.state.inc={state['state']['inc']} is even")
+    _check_int("data_rng.has_uint32", state["has_uint32"], 0, 1)
+    _check_int("data_rng.uinteger", state["uinteger"], 0, 2**32 - 1)
+    return state
+
+
+def _check_keys(field: str, value: Any, keys: tuple[str, ...]) -> None:
+    """Refuse ``value`` unless it is a dict with exactly the keys ``keys``."""
+    if not isinstance(value, dict):
+        raise ValueError(f"trainer state {field} is a {type(value).__name__}; expected a dict")
+    missing, unexpected = sorted(set(keys) - set(value)), sorted(set(value) - set(keys))
+    if missing or unexpected:
+        raise ValueError(
+            f"trainer state {field} has missing keys {missing} and unexpected keys "
+            f"{unexpected}; expected exactly {list(keys)}"
+        )
+
+
+def _check_int(field: str, value: Any, low: int, high: int) -> int:
+    """``value`` if it is an int in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(
+            f"trainer state {field}={value!r} is invalid; expected an int in [{low}, {high}]"
+        )
+    return value

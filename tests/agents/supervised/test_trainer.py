@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from agents.models.transformer import SeededTransformer
-from agents.supervised.trainer import VARIANTS, TrainConfig, Trainer, lr_factor
+from agents.supervised.trainer import VARIANTS, Diverged, TrainConfig, Trainer, lr_factor
 from agents.tasks import ColoringTask, RecallTask
 
 TINY = {"batch_size": 32, "n_seeds": 4, "warmup": 5, "lr": 1e-2, "lr_end": 1e-3}
@@ -42,6 +42,22 @@ def params(trainer):
         ("n_seeds", 0, ["n_seeds=0"]),
         ("batch_size", 2.0, ["batch_size=2.0"]),
         ("lr_end", 1.0, ["lr_end=1.0"]),
+        ("q", math.nan, ["q=nan"]),
+        ("lr", math.nan, ["lr=nan", "finite"]),
+        ("lr", math.inf, ["lr=inf", "finite"]),
+        ("lr", "0.1", ["lr='0.1'"]),
+        ("lr_end", math.nan, ["lr_end=nan"]),
+        ("lr_end", 0.0, ["lr_end=0.0", "> 0"]),
+        ("weight_decay", math.inf, ["weight_decay=inf"]),
+        ("weight_decay", -0.1, ["weight_decay=-0.1", ">= 0"]),
+        ("adam_eps", math.nan, ["adam_eps=nan"]),
+        ("adam_eps", 0.0, ["adam_eps=0.0"]),
+        ("clip_norm", math.inf, ["clip_norm=inf"]),
+        ("clip_norm", -1.0, ["clip_norm=-1.0"]),
+        ("betas", (0.9, 1.0), ["betas=(0.9, 1.0)", "[0, 1)"]),
+        ("betas", (math.nan, 0.9), ["betas=(nan, 0.9)"]),
+        ("betas", (-0.1, 0.9), ["betas=(-0.1, 0.9)"]),
+        ("betas", (0.9,), ["betas=(0.9,)"]),
     ],
 )
 def test_bad_train_config_values_raise_naming_the_value(field, value, words):
@@ -49,6 +65,11 @@ def test_bad_train_config_values_raise_naming_the_value(field, value, words):
         TrainConfig(**{field: value})
     for word in words:
         assert word in str(error.value)
+
+
+def test_an_infinite_q_and_a_zero_weight_decay_are_valid():
+    config = TrainConfig(q=math.inf, weight_decay=0.0, betas=(0.0, 0.999))
+    assert config.effective_q == math.inf
 
 
 def test_task_defaults_are_the_paper_tables_and_variants_set_q_and_seeds():
@@ -145,3 +166,46 @@ def test_a_compiled_trainer_takes_the_same_steps():
         a, b = eager.step(), compiled.step()
         assert a["loss"] == pytest.approx(b["loss"], rel=1e-4)
     torch.testing.assert_close(params(eager), params(compiled), rtol=1e-4, atol=1e-5)
+
+
+def adamw_state(trainer):
+    return {
+        (name, key): value.clone()
+        for name, param in trainer.model.named_parameters()
+        for key, value in trainer.optimizer.state[param].items()
+    }
+
+
+def assert_nothing_changed(trainer, before_params, before_adamw, before_lr):
+    assert torch.equal(params(trainer), before_params)
+    after = adamw_state(trainer)
+    assert after.keys() == before_adamw.keys()
+    assert all(torch.equal(after[key], before_adamw[key]) for key in before_adamw)
+    assert trainer.optimizer.param_groups[0]["lr"] == before_lr
+    assert trainer.step_count == 2
+
+
+def test_a_non_finite_loss_stops_training_before_the_update():
+    trainer = make_trainer("q_R", steps=20)
+    trainer.step(), trainer.step()
+    with torch.no_grad():
+        trainer.model.embed.weight[0, 0] = math.inf
+    before = params(trainer), adamw_state(trainer), trainer.optimizer.param_groups[0]["lr"]
+    with pytest.raises(Diverged, match="step 3: the loss is nan") as error:
+        trainer.step()
+    assert (error.value.step, error.value.quantity) == (3, "loss")
+    assert_nothing_changed(trainer, *before)
+
+
+def test_a_non_finite_gradient_norm_stops_training_before_the_update():
+    """sqrt at 0 has a finite value and an infinite derivative: a NaN gradient, finite loss."""
+    trainer = make_trainer("q_R", steps=20)
+    trainer.step(), trainer.step()
+    loss = trainer.task.loss
+    trainer.task.loss = lambda logits, batch: (
+        loss(logits, batch) + (logits - logits.detach()).abs().flatten(2).sum(-1).sqrt()
+    )
+    before = params(trainer), adamw_state(trainer), trainer.optimizer.param_groups[0]["lr"]
+    with pytest.raises(Diverged, match="step 3: the gradient norm is nan"):
+        trainer.step()
+    assert_nothing_changed(trainer, *before)
