@@ -13,12 +13,13 @@ where randomness appears.
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
+from agents.runs.cli import flag, parse
 from agents.supervised.trainer import TrainConfig
-from agents.tasks import task_size
+from agents.tasks import make_task
 
 COLUMNS = (
     ("avg", "success", "average"),
@@ -32,6 +33,19 @@ COLUMNS = (
 )
 
 
+@dataclass
+class Args:
+    """Command-line flags."""
+
+    evaluations: list[str] = flag(help="eval.json files of scripts/evaluate.py", positional=True)
+    plot: str | None = flag(None, "write the q-sweep figure to this PNG")
+
+
+def task_size(run: dict) -> int:
+    """N of the task a run trained on."""
+    return make_task(**run["task"]).size
+
+
 def q_of(run: dict) -> float:
     """The exponent the run trained with (1 for the ERM variants)."""
     return TrainConfig(**run["train"]).effective_q
@@ -39,15 +53,20 @@ def q_of(run: dict) -> float:
 
 def load(paths: list[str]) -> list[dict]:
     """The evaluations, sorted by task name, size and q."""
-    runs = [json.loads(Path(path).read_text()) for path in paths]
-    return sorted(runs, key=lambda run: (run["task"]["name"], task_size(run["task"]), q_of(run)))
+    runs = []
+    for path in paths:
+        try:
+            runs.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as error:
+            raise ValueError(f"{path} is not a readable eval.json: {error}") from error
+    return sorted(runs, key=lambda run: (run["task"]["name"], task_size(run), q_of(run)))
 
 
 def row(run: dict) -> str:
     """One Markdown table row."""
     train = TrainConfig(**run["train"])
     seeds = "r0" if train.fixed_seed else str(train.n_seeds)
-    size = task_size(run["task"])
+    size = task_size(run)
     head = [run["task"]["name"], size, train.variant, f"{train.effective_q:g}", seeds]
     cells = [str(cell) for cell in head + [train.steps]]
     summary = run["summary"]
@@ -88,12 +107,8 @@ def plot_sweep(runs: list[dict], path: str) -> None:
     plt.close(figure)
 
 
-def main() -> None:
+def main(args: Args) -> None:
     """Print the table; plot when asked."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("evaluations", nargs="+", help="eval.json files of scripts/evaluate.py")
-    parser.add_argument("--plot", help="write the q-sweep figure to this PNG")
-    args = parser.parse_args()
     runs = load(args.evaluations)
     print(table(runs))
     if args.plot:
@@ -102,4 +117,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main(parse(Args, __doc__))
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None

@@ -1,18 +1,17 @@
 """Evaluate a q-norm checkpoint: success, 95th percentile, worst case, majority, sampled.
 
     python scripts/evaluate.py results/qnorm/runs/recall15_q_R_q100_m30_s0/model.pt
+    python scripts/evaluate.py runs/qnorm/model.pt --majority 5 31 155 --out runs/eval-155
 
-The evaluation set is every query position x every query value x ``--fillings`` fillings for
-recall and all (N-1)!/2 cycles for coloring; a random-seed model runs under ``--seeds`` policy
-seeds (155 = 5 groups of 31 = 31 groups of 5), a fixed-seed model under its r0; majority(k) for
-each ``--majority`` k (``--majority 5 31 155``: also the vote of all 155 seeds). Prints a table
-and writes ``<out>/eval.json`` (summary + set-up) and ``<out>/histogram.png`` (per-input
-success, as the paper's Figure 1B).
+The evaluation set is the task's full set (recall: every query position x every query value x
+16 fillings of the other values; coloring: all (N-1)!/2 cycles). A random-seed model runs under
+--seeds policy seeds (155 = 5 groups of 31 = 31 groups of 5), a fixed-seed model under its r0;
+majority(k) for each --majority k (k = --seeds: the vote of all seeds). Prints a table and
+writes eval.json (summary and set-up) and histogram.png (per-input success) into --out.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import dataclass
@@ -23,32 +22,37 @@ import torch
 
 from agents.metrics import MAJORITY, format_table, plot_histogram, report, score_instances
 from agents.runs.checkpoint import load_model
-from agents.tasks import make_task, task_size
+from agents.runs.cli import flag, parse
+from agents.runs.folder import default_run_dir
+from agents.supervised.trainer import TrainConfig
+from agents.tasks import SupervisedTask, make_task
 
 
 @dataclass
 class Args:
-    """Command-line arguments."""
+    """Command-line flags."""
 
-    checkpoint: str
-    seeds: int = 155  # policy seeds per input for a random-seed model
-    fillings: int = 16  # recall: random fillings per (query position, query value)
-    eval_seed: int = 0  # of the fillings and the evaluation policy seeds
-    out: str = ""  # output folder; default: the checkpoint's folder
-    threads: int = 1
-    majority: tuple[int, ...] = MAJORITY  # odd numbers k of voting seeds (k = seeds: all vote)
+    checkpoint: str = flag(help="model.pt of scripts/train_qnorm.py", positional=True)
+    seeds: int = flag(155, "policy seeds per input for a random-seed model", minimum=1)
+    majority: list[int] = flag(list(MAJORITY), "odd numbers k of voting seeds", minimum=1)
+    eval_seed: int = flag(0, "seed of the evaluation set and policy seeds", minimum=0)
+    out: str | None = flag(None, "output folder (default: a fresh runs/evaluate folder)")
+    overwrite: bool = flag(False, "replace an evaluation already in --out")
+    threads: int = flag(1, "torch CPU threads", minimum=1, maximum=256)
+
+    def __post_init__(self) -> None:
+        for k in self.majority:
+            if k % 2 == 0 or k > self.seeds:
+                raise ValueError(f"--majority {k}: expected odd numbers <= --seeds {self.seeds}")
 
 
-def parse_args() -> Args:
-    """Parse the command line."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("checkpoint")
-    for name in ("seeds", "fillings", "eval_seed", "threads"):
-        parser.add_argument(f"--{name}", type=int, default=getattr(Args, name))
-    parser.add_argument("--out", default="")
-    parser.add_argument("--majority", type=int, nargs="+", default=Args.majority)
-    args = vars(parser.parse_args())
-    return Args(**args | {"majority": tuple(args["majority"])})
+def output_folder(args: Args) -> Path:
+    """The folder to write into, refusing to replace an evaluation without --overwrite."""
+    out = Path(args.out) if args.out else default_run_dir("evaluate")
+    if (out / "eval.json").exists() and not args.overwrite:
+        raise ValueError(f"{out} already holds eval.json: choose another --out or --overwrite")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 def main(args: Args) -> None:
@@ -56,9 +60,11 @@ def main(args: Args) -> None:
     torch.set_num_threads(args.threads)
     model, extra, metadata = load_model(args.checkpoint)
     task = make_task(**metadata["task"])
-    rng = np.random.default_rng([args.eval_seed, 3])
-    options = {"fillings": args.fillings} if task.name == "recall" else {}
-    batch = task.evaluation_set(rng, **options)
+    if not isinstance(task, SupervisedTask):
+        raise ValueError(f"{args.checkpoint} holds a {task.name} model, not a q-norm run's")
+    train = TrainConfig(**metadata["train"])
+    out = output_folder(args)
+    batch = task.evaluation_set(np.random.default_rng([args.eval_seed, 3]))
     policy_seed = extra.get("fixed_policy_seed")
     if policy_seed is None:
         generator = torch.Generator().manual_seed(args.eval_seed)
@@ -68,14 +74,12 @@ def main(args: Args) -> None:
     per_instance = score_instances(task, model, batch, policy_seed, majority=args.majority)
     summary = report(per_instance)
     seconds = round(time.time() - start, 1)
-    variant = metadata["train"]["variant"]
     n_instances = len(per_instance["success"])
-    size = task_size(task.spec)
-    title = f"{task.name} N={size} {variant}: {n_instances} inputs x {policy_seed.shape[0]} seeds"
+    title = (
+        f"{task.name} N={task.size} {train.variant}: {n_instances} inputs x "
+        f"{policy_seed.shape[0]} seeds"
+    )
     print(format_table(summary, title))
-
-    out = Path(args.out or Path(args.checkpoint).parent)
-    out.mkdir(parents=True, exist_ok=True)
     result = {
         "checkpoint": str(args.checkpoint),
         "task": task.spec,
@@ -83,7 +87,6 @@ def main(args: Args) -> None:
         "model": metadata["model"],
         "n_instances": n_instances,
         "n_seeds": policy_seed.shape[0],
-        "fillings": args.fillings if task.name == "recall" else None,
         "eval_seed": args.eval_seed,
         "eval_time_s": seconds,
         "summary": summary,
@@ -94,4 +97,7 @@ def main(args: Args) -> None:
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    try:
+        main(parse(Args, __doc__))
+    except ValueError as error:
+        raise SystemExit(f"error: {error}") from None

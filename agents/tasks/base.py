@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -22,6 +23,18 @@ import randgym  # noqa: F401  (registers the envs)
 from agents.models.transformer import SeededTransformer, TransformerConfig
 
 Batch = dict[str, Tensor]  # a batch of instances as named tensors, first dim the instances
+
+
+@dataclasses.dataclass(frozen=True)
+class Baseline:
+    """A classical algorithm: ``make(policy_seed)`` is a policy ``obs -> action``.
+
+    A deterministic one (``randomized=False``) ignores its seed.
+    """
+
+    name: str
+    make: Callable[[int], Callable[[dict], Any]]
+    randomized: bool
 
 
 class Task(ABC):
@@ -83,9 +96,9 @@ class Task(ABC):
     def make_player(self, **options: Any) -> Any:
         """How a model plays this env in the evolution pipeline (a ``Player``)."""
 
-    def baselines(self) -> dict[str, Any]:
-        """Classical policies by name: callables ``policy_seed -> (obs -> action)``."""
-        return {}
+    def baselines(self) -> list[Baseline]:
+        """The classical algorithms to compare a trained model with."""
+        return []
 
 
 class SupervisedTask(Task):

@@ -15,7 +15,7 @@ from torch import Tensor
 
 from agents.baselines.coloring import LocalExtremes
 from agents.models.transformer import SeededTransformer
-from agents.tasks.base import Batch, SupervisedTask
+from agents.tasks.base import Baseline, Batch, SupervisedTask
 from randgym.envs.graph_coloring.cycles import cycle_orders
 
 N_COLORS = 3
@@ -95,13 +95,13 @@ class ColoringTask(SupervisedTask):
 
         return ColoringPlayer(self.env, **options)
 
-    def baselines(self) -> dict[str, Any]:
+    def baselines(self) -> list[Baseline]:
         """Local extremes of the vertex ids (deterministic) or of random keys (randomized)."""
         n = self.n_vertices
-        return {
-            "local extremes of ids": lambda policy_seed: LocalExtremes(n),
-            "local extremes of random keys": lambda policy_seed: LocalExtremes(n, policy_seed),
-        }
+        return [
+            Baseline("local extremes of ids", lambda seed: LocalExtremes(n), False),
+            Baseline("local extremes of random keys", lambda seed: LocalExtremes(n, seed), True),
+        ]
 
     def batch(self, adjacency: np.ndarray) -> Batch:
         """Tensors of cycles (n, N, N) 0/1.

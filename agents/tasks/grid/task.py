@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from agents.baselines.grid import PathExplorer, all_paths
-from agents.tasks.base import Task
+from agents.tasks.base import Baseline, Task
 
 N_ACTIONS = 4  # left, up, right, down
 
@@ -54,10 +54,10 @@ class GridTask(Task):
 
         return GridPlayer(self.env, **options)
 
-    def baselines(self) -> dict[str, Any]:
+    def baselines(self) -> list[Baseline]:
         """The serpentine sweep (deterministic) and one of 4 sweeps chosen by the seed."""
         paths = all_paths(self.size)
-        return {
-            "serpentine sweep": lambda policy_seed: PathExplorer(paths[:1], policy_seed),
-            "one of 4 sweeps by seed": lambda policy_seed: PathExplorer(paths, policy_seed),
-        }
+        return [
+            Baseline("serpentine sweep", lambda seed: PathExplorer(paths[:1], seed), False),
+            Baseline("one of 4 sweeps by seed", lambda seed: PathExplorer(paths, seed), True),
+        ]

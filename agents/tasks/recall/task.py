@@ -18,7 +18,7 @@ from torch import Tensor
 
 from agents.baselines.recall import StoreSubset
 from agents.models.transformer import SeededTransformer
-from agents.tasks.base import Batch, SupervisedTask
+from agents.tasks.base import Baseline, Batch, SupervisedTask
 
 EVALUATION_FILLINGS = 16  # random fillings per (query position, query value) in the full set
 QUICK_FILLINGS = 2  # ... in the quick set of training logs (960 inputs for N = 15)
@@ -93,13 +93,13 @@ class RecallTask(SupervisedTask):
 
         return RecallPlayer(self.env, **options)
 
-    def baselines(self) -> dict[str, Any]:
+    def baselines(self) -> list[Baseline]:
         """Memories of two thirds of the values: the first ones, or a subset chosen by the seed."""
         memory = max(1, 2 * self.n_pairs // 3)
-        return {
-            f"store first {memory}": lambda policy_seed: StoreSubset(memory),
-            f"store random {memory}": lambda policy_seed: StoreSubset(memory, policy_seed),
-        }
+        return [
+            Baseline(f"store first {memory}", lambda seed: StoreSubset(memory), False),
+            Baseline(f"store random {memory}", lambda seed: StoreSubset(memory, seed), True),
+        ]
 
     def batch(self, instances: dict[str, np.ndarray]) -> Batch:
         """Tensors of generator instances ``{"values": (n, N, d), "query": (n,)}``.
