@@ -15,13 +15,23 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from randgym.envs.batching import batch_assign, batch_copy, batch_index, batch_stack
+from randgym.envs.limits import MAX_NUM_ENVS, check_batch_bytes
 from randgym.envs.task_env import TaskEnv, instance_from_options
+from randgym.envs.validation import check_int
 
 SUPPORTED_AUTORESET = (AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP)
 
 
 class TaskVectorEnv(VectorEnv):
-    """Base class of the native vector envs; subclasses only name their `env_class`."""
+    """Base class of the native vector envs; subclasses only name their `env_class`.
+
+    Args:
+        num_envs: The number of sub-envs, 1 to 1,000,000, and at most as many as keep the
+            batch of observations within 256 MiB (e.g. 4,096 graphs of 256 vertices).
+        autoreset_mode: `"NextStep"` (the default) or `"SameStep"`.
+        render_mode: `"ansi"`, `"rgb_array"` or None.
+        **env_kwargs: The arguments of `env_class`, with its bounds.
+    """
 
     env_class: ClassVar[type[TaskEnv]]
 
@@ -33,8 +43,7 @@ class TaskVectorEnv(VectorEnv):
         render_mode: str | None = None,
         **env_kwargs: Any,
     ) -> None:
-        if not isinstance(num_envs, int | np.integer) or num_envs < 1:
-            raise ValueError(f"num_envs={num_envs!r} must be a positive integer")
+        num_envs = check_int("num_envs", num_envs, 1, MAX_NUM_ENVS)
         autoreset_mode = AutoresetMode(autoreset_mode)
         if autoreset_mode not in SUPPORTED_AUTORESET:
             raise ValueError(
@@ -42,7 +51,8 @@ class TaskVectorEnv(VectorEnv):
                 f"expected one of {[mode.value for mode in SUPPORTED_AUTORESET]}"
             )
         self.template = self.env_class(render_mode=render_mode, **env_kwargs)
-        self.num_envs = int(num_envs)
+        check_batch_bytes(num_envs, self.template.observation_space)
+        self.num_envs = num_envs
         self.render_mode = render_mode
         self.autoreset_mode = autoreset_mode
         self.metadata = {**self.template.metadata, "autoreset_mode": autoreset_mode}

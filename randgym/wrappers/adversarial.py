@@ -18,24 +18,30 @@ import gymnasium as gym
 import numpy as np
 
 from randgym.envs.generator import InstanceGenerator
+from randgym.envs.validation import check_float, check_int
 
 
 class Adversary(ABC):
     """Chooses instances. The wrapper calls `bind` once, then `propose` / `observe` per episode.
 
     Args:
-        seed: Seed of the adversary's own random generator.
+        seed: Seed (an integer >= 0, or None for fresh entropy) of the adversary's own random
+            generator.
     """
 
     def __init__(self, seed: int | None = None) -> None:
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(None if seed is None else check_int("seed", seed, 0))
         self.generator: InstanceGenerator | None = None
 
     def bind(self, generator: InstanceGenerator) -> None:
         """Attaches the instance space; an adversary shared by several envs is bound once."""
         if self.generator is None:
             self.generator = generator
-            self._on_bind()
+            try:
+                self._on_bind()
+            except Exception:
+                self.generator = None  # unbound again, so a failed bind leaves no half state
+                raise
         elif self.generator.num_instances != generator.num_instances:
             raise ValueError(
                 f"{type(self).__name__} is already bound to an instance space of "
@@ -51,7 +57,15 @@ class Adversary(ABC):
         """The instance of the next episode."""
 
     def observe(self, instance: Any, episode_return: float) -> None:
-        """Learns the return the agent got on `instance` (default: ignored)."""
+        """Learns the return the agent got on `instance`; a NaN or infinite one is refused."""
+        try:
+            episode_return = check_float("episode_return", episode_return)
+        except ValueError as error:
+            raise ValueError(f"{error} (the return on instance {instance!r})") from None
+        self._record(instance, episode_return)
+
+    def _record(self, instance: Any, episode_return: float) -> None:
+        """Learns from a checked, finite return (default: ignored)."""
         return None
 
     def _bound_generator(self) -> InstanceGenerator:
@@ -125,10 +139,8 @@ class WorstCaseAdversary(Adversary):
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
-        if not isinstance(num_worst, int) or num_worst < 1:
-            raise ValueError(f"num_worst={num_worst!r} must be a positive integer")
+        self.num_worst = check_int("num_worst", num_worst, 1)
         self.score_fn = score_fn
-        self.num_worst = num_worst
         self._given = instances
 
     def _on_bind(self) -> None:
@@ -136,11 +148,20 @@ class WorstCaseAdversary(Adversary):
         self.rescore()
 
     def rescore(self) -> None:
-        """Scores all candidates again (call it after the agent has changed)."""
-        self.scores = np.array([float(self.score_fn(inst)) for inst in self.instances])
-        if not np.isfinite(self.scores).all():
-            raise ValueError("score_fn returned a non-finite score")
-        self.worst = np.argsort(self.scores, kind="stable")[: self.num_worst]
+        """Scores all candidates again (call it after the agent has changed).
+
+        Raises:
+            ValueError: `score_fn` gave a NaN or infinite score; the old scores are kept.
+        """
+        scores = np.array([float(self.score_fn(inst)) for inst in self.instances])
+        bad = np.flatnonzero(~np.isfinite(scores))
+        if bad.size:
+            raise ValueError(
+                f"score_fn returned the non-finite score {scores[bad[0]]} for instance "
+                f"{self.instances[bad[0]]!r}; expected a finite number for every instance"
+            )
+        self.scores = scores
+        self.worst = np.argsort(scores, kind="stable")[: self.num_worst]
 
     def propose(self) -> Any:
         """One of the `num_worst` lowest-scoring candidates."""
@@ -159,11 +180,12 @@ class TrackingAdversary(Adversary):
     unseen instances count as the worst seen, so no instance is starved.
 
     Args:
-        q: The norm exponent, >= 1 (math.inf for the worst case).
-        exploration: Probability of serving a uniformly drawn candidate instead.
-        smoothing: Weight of a new return in the moving average (1 = keep only the last).
-        max_return: The best achievable return (0 for the grid world's -1 per step, 1 for the
-            0/1 tasks); default: the best return observed so far.
+        q: The norm exponent, >= 1 (math.inf for the worst case; NaN is refused).
+        exploration: Probability in [0, 1] of serving a uniformly drawn candidate instead.
+        smoothing: Weight in (0, 1] of a new return in the moving average (1 = keep only the
+            last).
+        max_return: The best achievable return, finite (0 for the grid world's -1 per step,
+            1 for the 0/1 tasks); default: the best return observed so far.
         instances: Candidate instances; default: the whole (finite) instance space.
         seed: Seed of the adversary's own random generator.
     """
@@ -178,14 +200,14 @@ class TrackingAdversary(Adversary):
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
-        if not q >= 1:
-            raise ValueError(f"q={q!r} must be >= 1 (math.inf for the worst case)")
-        if not 0 <= exploration <= 1:
-            raise ValueError(f"exploration={exploration!r} must be in [0, 1]")
-        if not 0 < smoothing <= 1:
+        if isinstance(q, bool) or not isinstance(q, int | float | np.number) or not q >= 1:
+            raise ValueError(f"q={q!r} must be a number >= 1 (math.inf for the worst case)")
+        self.q = float(q)
+        self.exploration = check_float("exploration", exploration, 0.0, 1.0)
+        self.smoothing = check_float("smoothing", smoothing, 0.0, 1.0)
+        if self.smoothing == 0:
             raise ValueError(f"smoothing={smoothing!r} must be in (0, 1]")
-        self.q, self.exploration, self.smoothing = float(q), exploration, smoothing
-        self.max_return = max_return
+        self.max_return = None if max_return is None else check_float("max_return", max_return)
         self._given = instances
 
     def _on_bind(self) -> None:
@@ -215,7 +237,7 @@ class TrackingAdversary(Adversary):
         self._bound_generator()
         return self.instances[self.rng.choice(len(self.instances), p=self.probabilities())]
 
-    def observe(self, instance: Any, episode_return: float) -> None:
+    def _record(self, instance: Any, episode_return: float) -> None:
         """Updates the moving average of the return on `instance` (others are ignored)."""
         i = self._index.get(self._bound_generator().key(instance))
         if i is None:

@@ -150,6 +150,76 @@ def test_bad_arguments_are_refused():
         AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), FixedAdversary([(0, 0)]))
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"q": NAN}, "q=nan must be a number >= 1"),
+        ({"q": True}, "q=True must be a number"),
+        ({"q": "8"}, "q='8' must be a number"),
+        ({"exploration": NAN}, "exploration=nan must be a finite number"),
+        ({"exploration": -0.1}, r"exploration=-0.1 must be a finite number in \[0.0, 1.0\]"),
+        ({"smoothing": 0.0}, r"smoothing=0.0 must be in \(0, 1\]"),
+        ({"smoothing": INF}, "smoothing=inf must be a finite number"),
+        ({"max_return": NAN}, "max_return=nan must be a finite number"),
+        ({"max_return": -INF}, "max_return=-inf must be a finite number"),
+        ({"seed": -1}, "seed=-1 must be an integer >= 0"),
+        ({"seed": 1.5}, "seed=1.5 must be an integer >= 0"),
+    ],
+)
+def test_tracking_adversary_refuses_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrackingAdversary(**kwargs)
+
+
+def test_tracking_adversary_accepts_q_inf_and_integer_arguments():
+    adversary = TrackingAdversary(q=math.inf, exploration=0, smoothing=1, max_return=0, seed=3)
+    assert (adversary.q, adversary.exploration, adversary.smoothing) == (math.inf, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("bad_return", [NAN, INF, -INF, "1"])
+def test_observe_refuses_a_non_finite_return_and_records_nothing(bad_return):
+    adversary = TrackingAdversary(q=3, instances=[(1, 0), (2, 0)], seed=0)
+    AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    with pytest.raises(ValueError, match=r"episode_return=.* \(the return on instance \(2, 0\)\)"):
+        adversary.observe((2, 0), bad_return)
+    assert np.isnan(adversary.estimates).all()
+    adversary.observe((2, 0), -3)
+    np.testing.assert_array_equal(adversary.estimates, [np.nan, -3.0])
+
+
+def test_every_adversary_refuses_a_non_finite_return():
+    adversary = UniformAdversary(seed=0)
+    AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    with pytest.raises(ValueError, match=r"episode_return=nan .*instance \(1, 1\)"):
+        adversary.observe((1, 1), NAN)
+
+
+@pytest.mark.parametrize("bad_score", [NAN, INF])
+def test_worst_case_adversary_names_the_instance_with_a_non_finite_score(bad_score):
+    candidates = [(1, 0), (2, 0), (3, 0)]
+    adversary = WorstCaseAdversary(lambda c: bad_score if c[0] == 2 else 0.0, candidates)
+    with pytest.raises(ValueError, match=rf"score {bad_score} for instance array\(\[2, 0\]\)"):
+        AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    assert adversary.generator is None  # the failed bind left it unbound
+    adversary.score_fn = lambda c: -c[0]
+    AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    assert tuple(adversary.propose()) == (3, 0)
+    adversary.score_fn = lambda c: NAN
+    with pytest.raises(ValueError, match="non-finite score nan"):
+        adversary.rescore()
+    assert tuple(adversary.propose()) == (3, 0)  # the old scores are kept
+
+
+@pytest.mark.parametrize("kwargs", [{"num_worst": True}, {"num_worst": 0}, {"seed": -5}])
+def test_worst_case_adversary_refuses_bad_integers(kwargs):
+    name, value = next(iter(kwargs.items()))
+    with pytest.raises(ValueError, match=f"{name}={value} must be an integer"):
+        WorstCaseAdversary(lambda inst: 0.0, **kwargs)
+
+
 def test_adversary_bound_to_another_instance_space_is_refused():
     adversary = UniformAdversary()
     AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)

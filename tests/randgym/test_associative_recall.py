@@ -222,9 +222,9 @@ def test_bad_instances_are_refused_with_a_message_naming_them(instance, match):
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"n_pairs": 0}, "n_pairs=0 must be an integer >= 1"),
+        ({"n_pairs": 0}, r"n_pairs=0 must be an integer in \[1, 1024\]"),
         ({"n_pairs": 2.5}, "n_pairs=2.5"),
-        ({"value_bits": 0}, "value_bits=0 must be an integer >= 1"),
+        ({"value_bits": 0}, r"value_bits=0 must be an integer in \[1, 30\]"),
         ({"value_bits": True}, "value_bits=True"),
     ],
 )

@@ -9,7 +9,6 @@ from randgym.envs.associative_recall.core import RecallDynamics, RecallState
 from randgym.envs.associative_recall.generator import RecallGenerator
 from randgym.envs.rendering import BLACK, WHITE, upscale
 from randgym.envs.task_env import TaskEnv
-from randgym.envs.validation import check_int
 
 QUERY_COLOR = (240, 190, 40)
 RIGHT_COLOR = (0, 160, 135)
@@ -48,8 +47,11 @@ class AssociativeRecallEnv(TaskEnv):
     Terminates after the single answer; it is never truncated.
 
     ## Arguments
-    `n_pairs=15` (N >= 1, the paper sweeps 8 to 20), `value_bits=5` (d >= 1),
-    `render_mode` (`"ansi"` or `"rgb_array"`).
+    `n_pairs=15` (N, 1 to 1024; the paper sweeps 8 to 20), `value_bits=5` (d, 1 to 30),
+    `render_mode` (`"ansi"` or `"rgb_array"`). A value outside its range raises ValueError
+    before anything is allocated.
+    `gym.make_vec` also takes `num_envs`: 1 to 1,000,000, with at most 256 MiB of observations
+    in the batch.
 
     ## Version History
     - v0: initial version.
@@ -59,10 +61,9 @@ class AssociativeRecallEnv(TaskEnv):
         self, n_pairs: int = 15, value_bits: int = 5, render_mode: str | None = None
     ) -> None:
         super().__init__(render_mode)
-        n_pairs = check_int("n_pairs", n_pairs, 1)
-        value_bits = check_int("value_bits", value_bits, 1)
-        self.dynamics = RecallDynamics(n_pairs=n_pairs, value_bits=value_bits)
         self.generator = RecallGenerator(n_pairs, value_bits)
+        n_pairs, value_bits = self.generator.n_pairs, self.generator.value_bits
+        self.dynamics = RecallDynamics(n_pairs=n_pairs, value_bits=value_bits)
         self.observation_space = spaces.Dict(
             {
                 "values": spaces.MultiBinary((n_pairs, value_bits)),

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from randgym.envs.generator import InstanceGenerator
+from randgym.envs.limits import RECALL_MAX_PAIRS, RECALL_MAX_VALUE_BITS
 from randgym.envs.validation import check_int
 
 INSTANCE_KEYS = ("query", "values")
@@ -23,11 +24,15 @@ class RecallGenerator(InstanceGenerator):
     `index = query * 2 ** (n_pairs * value_bits) + bits`, where `bits` reads the values
     row by row (key 0 first) as one binary number, most significant bit first. So the
     enumeration runs over queries, then over the values in lexicographic order.
+
+    Args:
+        n_pairs: The number N of key-value pairs, 1 to 1024.
+        value_bits: The number d of bits of a value, 1 to 30.
     """
 
     def __init__(self, n_pairs: int, value_bits: int) -> None:
-        self.n_pairs = n_pairs
-        self.value_bits = value_bits
+        self.n_pairs = check_int("n_pairs", n_pairs, 1, RECALL_MAX_PAIRS)
+        self.value_bits = check_int("value_bits", value_bits, 1, RECALL_MAX_VALUE_BITS)
 
     @property
     def num_bits(self) -> int:

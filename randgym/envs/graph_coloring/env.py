@@ -8,6 +8,7 @@ from gymnasium import spaces
 from randgym.envs.graph_coloring.core import ColoringDynamics, ColoringState, conflicting_edges
 from randgym.envs.graph_coloring.cycles import cycle_orders
 from randgym.envs.graph_coloring.generator import make_generator
+from randgym.envs.limits import COLORING_MAX_COLORS
 from randgym.envs.rendering import WHITE, color_of, upscale
 from randgym.envs.task_env import TaskEnv
 from randgym.envs.validation import check_int
@@ -46,9 +47,12 @@ class GraphColoringEnv(TaskEnv):
     Terminates after the single step; it is never truncated.
 
     ## Arguments
-    `n_vertices=10` (>= 3), `n_colors=3` (>= 2), `family="cycle"` (or `"erdos_renyi"`),
-    `edge_prob=0.5` (in (0, 1], used by `"erdos_renyi"`), `render_mode` (`"ansi"` or
-    `"rgb_array"`).
+    `n_vertices=10` (3 to 256), `n_colors=3` (2 to 256), `family="cycle"` (or
+    `"erdos_renyi"`), `edge_prob=0.5` (in (0, 1], used by `"erdos_renyi"`), `render_mode`
+    (`"ansi"` or `"rgb_array"`). A value outside its range raises ValueError before anything
+    is allocated.
+    `gym.make_vec` also takes `num_envs`: 1 to 1,000,000, with at most 256 MiB of observations
+    in the batch.
 
     ## Version History
     - v0: initial version.
@@ -63,7 +67,7 @@ class GraphColoringEnv(TaskEnv):
         render_mode: str | None = None,
     ) -> None:
         super().__init__(render_mode)
-        self.n_colors = check_int("n_colors", n_colors, 2)
+        self.n_colors = check_int("n_colors", n_colors, 2, COLORING_MAX_COLORS)
         self.generator = make_generator(family, n_vertices, edge_prob)
         n = self.generator.n_vertices
         self.dynamics = ColoringDynamics(n_vertices=n)

@@ -20,6 +20,7 @@ from randgym.envs.graph_coloring.cycles import (
     num_cycles,
     orders_from_indices,
 )
+from randgym.envs.limits import COLORING_MAX_VERTICES
 from randgym.envs.validation import check_choice, check_float, check_int
 
 FAMILIES = ("cycle", "erdos_renyi")
@@ -60,10 +61,13 @@ class CycleGenerator(InstanceGenerator):
 
     The numbering is the one of `randgym.envs.graph_coloring.cycles` (by the vertex sequence
     from 0); `cycles_from_indices` and `indices_of` are its fast batched forms.
+
+    Args:
+        n_vertices: The number N of vertices, 3 to 256.
     """
 
     def __init__(self, n_vertices: int = 10) -> None:
-        self.n_vertices = check_int("n_vertices", n_vertices, 3)
+        self.n_vertices = check_int("n_vertices", n_vertices, 3, COLORING_MAX_VERTICES)
 
     @property
     def num_instances(self) -> int:
@@ -152,10 +156,14 @@ class ErdosRenyiGenerator(InstanceGenerator):
     accepts), 2**(N(N-1)/2) of them: graph `i` has edge `j` (the j-th pair `u < v` in
     row-major order) iff bit `j` of `i` is set. `sample` weighs them by `p` (uniform for
     p = 0.5).
+
+    Args:
+        n_vertices: The number N of vertices, 3 to 256.
+        edge_prob: The probability p of each edge, in (0, 1].
     """
 
     def __init__(self, n_vertices: int = 10, edge_prob: float = 0.5) -> None:
-        self.n_vertices = check_int("n_vertices", n_vertices, 3)
+        self.n_vertices = check_int("n_vertices", n_vertices, 3, COLORING_MAX_VERTICES)
         self.edge_prob = check_edge_prob(edge_prob)
         self._edges = np.triu_indices(self.n_vertices, 1)
 

@@ -7,6 +7,7 @@ from gymnasium import spaces
 
 from randgym.envs.grid_explore.core import GridDynamics, GridState
 from randgym.envs.grid_explore.generator import TreasureGenerator
+from randgym.envs.limits import GRID_MAX_HORIZON, GRID_MAX_PHASES, GRID_MAX_SIZE
 from randgym.envs.rendering import upscale
 from randgym.envs.task_env import TaskEnv
 from randgym.envs.validation import check_float, check_int
@@ -51,8 +52,11 @@ class GridExploreEnv(TaskEnv):
     Terminates after the last phase; it is never truncated.
 
     ## Arguments
-    `size=5`, `horizon=25` (steps per phase), `n_phases=2`, `step_reward=-1.0`,
-    `find_reward=-1.0`, `render_mode` (`"ansi"` or `"rgb_array"`).
+    `size=5` (2 to 64), `horizon=25` (steps per phase, 1 to 10,000), `n_phases=2` (1 to
+    100), `step_reward=-1.0`, `find_reward=-1.0` (finite), `render_mode` (`"ansi"` or
+    `"rgb_array"`). A value outside its range raises ValueError before anything is allocated.
+    `gym.make_vec` also takes `num_envs`: 1 to 1,000,000, with at most 256 MiB of observations
+    in the batch.
 
     ## Version History
     - v0: initial version.
@@ -69,9 +73,9 @@ class GridExploreEnv(TaskEnv):
     ) -> None:
         super().__init__(render_mode)
         self.dynamics = GridDynamics(
-            size=check_int("size", size, 2),
-            horizon=check_int("horizon", horizon, 1),
-            n_phases=check_int("n_phases", n_phases, 1),
+            size=check_int("size", size, 2, GRID_MAX_SIZE),
+            horizon=check_int("horizon", horizon, 1, GRID_MAX_HORIZON),
+            n_phases=check_int("n_phases", n_phases, 1, GRID_MAX_PHASES),
             step_reward=check_float("step_reward", step_reward),
             find_reward=check_float("find_reward", find_reward),
         )
