@@ -46,6 +46,7 @@ DTYPES = frozenset(
     | {torch.float16, torch.bfloat16, torch.float32, torch.float64}
 )
 ENV_ID = re.compile(r"RandAlg/[A-Za-z][A-Za-z0-9_]*(-v[0-9]+)?")
+_MISSING = object()  # a metadata field that is not there
 _MODEL_FIELDS = get_type_hints(TransformerConfig)
 _REQUIRED_MODEL_FIELDS = [
     f.name for f in dataclasses.fields(TransformerConfig) if f.default is dataclasses.MISSING
@@ -274,9 +275,6 @@ def _model_config(metadata: dict[str, Any], path: str | Path) -> TransformerConf
         return TransformerConfig(**fields)
     except ValueError as error:
         raise ValueError(f"checkpoint {str(path)!r} has no valid model config: {error}") from error
-
-
-_MISSING = object()
 
 
 def _has_kind(value: Any, kinds: tuple[type, ...]) -> bool:
