@@ -149,7 +149,7 @@ class Diverged(RuntimeError):
 
 
 STATE_PREFIX = "trainer."  # the names of a trainer's tensors in a checkpoint
-ADAMW_KEYS = ("step", "exp_avg", "exp_avg_sq")  # AdamW's state of one parameter (no amsgrad)
+MOMENTS = ("exp_avg", "exp_avg_sq")  # with "step", AdamW's state of a parameter (no amsgrad)
 
 
 class Trainer:
@@ -269,9 +269,9 @@ class Trainer:
         names = []
         for name, param in self.model.named_parameters():
             if state := self.optimizer.state.get(param):
-                assert set(state) == set(ADAMW_KEYS), f"unexpected AdamW state {sorted(state)}"
+                assert set(state) == {"step", *MOMENTS}, f"unexpected AdamW state {sorted(state)}"
                 names.append(name)
-                tensors |= {f"adamw.{name}.{key}": state[key].clone() for key in ADAMW_KEYS}
+                tensors |= {f"adamw.{name}.{key}": value.clone() for key, value in state.items()}
         metadata = {
             "step_count": self.step_count,
             "data_rng": _valid_pcg64_state(self.rng.bit_generator.state),
@@ -295,30 +295,22 @@ class Trainer:
                 type, dtype or shape, non-finite, or out of range (e.g. a ``step_count``
                 beyond ``config.steps``).
         """
-        own = {
-            k.removeprefix(STATE_PREFIX): v
-            for k, v in tensors.items()
-            if k.startswith(STATE_PREFIX)
-        }
+        own = {name: value for name, value in tensors.items() if name.startswith(STATE_PREFIX)}
         _check_keys("trainer metadata", metadata, ("step_count", "data_rng", "adamw_params"))
         step_count = _check_int("step_count", metadata["step_count"], 0, self.config.steps)
         data_rng = _valid_pcg64_state(metadata["data_rng"])
-        generator = _valid_generator_state(_tensor(own, "generator", self.generator.get_state()))
-        expected = {"generator"}
-        if self.fixed_policy_seed is not None:
-            r0 = _tensor(own, "fixed_policy_seed", self.fixed_policy_seed).clone()
-            expected.add("fixed_policy_seed")
+        generator = _valid_generator_state(
+            _take_tensor(own, "generator", self.generator.get_state())
+        )
+        r0 = self.fixed_policy_seed
+        if r0 is not None:
+            r0 = _take_tensor(own, "fixed_policy_seed", r0)
         adamw = self._valid_adamw_state(own, metadata["adamw_params"], step_count)
-        expected |= {
-            f"adamw.{name}.{key}" for name in metadata["adamw_params"] for key in ADAMW_KEYS
-        }
-        if unexpected := sorted(set(own) - expected):
-            names = [STATE_PREFIX + name for name in unexpected]
-            raise ValueError(f"trainer state has unexpected tensors {names} for this trainer")
+        if own:  # every expected tensor was taken out
+            raise ValueError(f"trainer state has unexpected tensors {sorted(own)} for this trainer")
         self.generator.set_state(generator)
         self.rng.bit_generator.state = data_rng
-        if self.fixed_policy_seed is not None:
-            self.fixed_policy_seed = r0
+        self.fixed_policy_seed = r0
         self.optimizer.state.clear()
         self.optimizer.state.update(adamw)
         self.scheduler = self._schedule(steps_done=step_count)
@@ -340,26 +332,23 @@ class Trainer:
             )
         state = {}
         for name in names:
-            param = params[name].detach()
-            step = _tensor(own, f"adamw.{name}.step", torch.zeros(()))
+            step = _take_tensor(own, f"adamw.{name}.step", torch.zeros(()))
             if not (step == step.round() and 1 <= step <= step_count):
                 raise ValueError(
                     f"trainer state tensor '{STATE_PREFIX}adamw.{name}.step' is {step.item()}; "
                     f"expected a whole number in [1, step_count={step_count}]"
                 )
-            moments = {key: _tensor(own, f"adamw.{name}.{key}", param) for key in ADAMW_KEYS[1:]}
-            state[params[name]] = {"step": step.clone()} | {
-                key: value.clone() for key, value in moments.items()
-            }
+            moments = {k: _take_tensor(own, f"adamw.{name}.{k}", params[name]) for k in MOMENTS}
+            state[params[name]] = moments | {"step": step}
         return state
 
 
-def _tensor(own: dict[str, Tensor], name: str, like: Tensor) -> Tensor:
-    """``own[name]`` if it is a finite tensor with the dtype and shape of ``like``."""
+def _take_tensor(own: dict[str, Tensor], name: str, like: Tensor) -> Tensor:
+    """A copy of ``trainer.<name>``, popped from ``own``: finite, of the dtype/shape of ``like``."""
     field = f"'{STATE_PREFIX}{name}'"
-    if name not in own:
+    if STATE_PREFIX + name not in own:
         raise ValueError(f"trainer state tensor {field} is missing")
-    value = own[name]
+    value = own.pop(STATE_PREFIX + name)
     if not isinstance(value, Tensor) or value.dtype != like.dtype or value.shape != like.shape:
         got = f"{value.dtype} {tuple(value.shape)}" if isinstance(value, Tensor) else type(value)
         raise ValueError(
@@ -367,7 +356,7 @@ def _tensor(own: dict[str, Tensor], name: str, like: Tensor) -> Tensor:
         )
     if value.is_floating_point() and not torch.isfinite(value).all():
         raise ValueError(f"trainer state tensor {field} has non-finite entries")
-    return value
+    return value.clone()
 
 
 def _valid_generator_state(state: Tensor) -> Tensor:
@@ -378,7 +367,7 @@ def _valid_generator_state(state: Tensor) -> Tensor:
         raise ValueError(
             f"trainer state tensor '{STATE_PREFIX}generator' is invalid: {error}"
         ) from error
-    return state.clone()
+    return state
 
 
 def _valid_pcg64_state(state: Any) -> dict[str, Any]:

@@ -17,15 +17,6 @@ FIRST, MORE = 4, 3  # steps before and after the checkpoint; the warm-up ends in
 TINY = {"batch_size": 8, "n_seeds": 3, "warmup": 2, "lr": 1e-2, "lr_end": 1e-3}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny ops on a shared 2-core machine are much faster without OpenMP threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def config_for(task, variant: str) -> TrainConfig:
     return TrainConfig.for_task(task.name, **TINY, variant=variant, steps=FIRST + MORE)
 
@@ -45,8 +36,8 @@ def resumed_from_file(trainer: Trainer, path, restore: bool = True) -> Trainer:
     tensors, state = trainer.state_dict()
     save_model(path, trainer.model, {"trainer": state}, extra=tensors)
     model, extra, metadata = load_model(path)
-    config = config_for(trainer.task, trainer.config.variant)
-    resumed = Trainer(trainer.task, model, config, torch.Generator(), np.random.default_rng())
+    generator, rng = torch.Generator(), np.random.default_rng()
+    resumed = Trainer(trainer.task, model, trainer.config, generator, rng)
     if restore:
         resumed.load_state_dict(extra, metadata["trainer"])
     return resumed
@@ -90,6 +81,14 @@ def test_without_its_state_a_resumed_run_differs(tmp_path):
     assert (
         losses_of(resumed_from_file(first, tmp_path / "model.pt", restore=False), MORE) != expected
     )
+
+
+def test_the_state_before_the_first_step_restores_a_fresh_start():
+    task = RecallTask(n_pairs=4, value_bits=3)
+    source, target = fresh_trainer(task, "q_R", seed=0), fresh_trainer(task, "q_R", seed=1)
+    target.model.load_state_dict(source.model.state_dict())
+    target.load_state_dict(*source.state_dict())
+    assert losses_of(target, 2) == losses_of(source, 2)
 
 
 def test_the_state_is_named_tensors_and_json_metadata():

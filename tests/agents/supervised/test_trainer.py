@@ -13,15 +13,6 @@ from agents.tasks import ColoringTask, RecallTask
 TINY = {"batch_size": 32, "n_seeds": 4, "warmup": 5, "lr": 1e-2, "lr_end": 1e-3}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny ops on a shared 2-core machine are much faster without OpenMP threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_trainer(variant="q_R", task=None, seed=0, compile=False, **overrides):
     task = task or RecallTask(n_pairs=4, value_bits=3)
     config = TrainConfig.for_task(task.name, **{**TINY, "variant": variant, **overrides})
