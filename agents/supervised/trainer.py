@@ -74,7 +74,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.variant not in VARIANTS:
             raise ValueError(f"variant={self.variant!r} is unknown; expected one of {VARIANTS}")
-        if not self.q >= 1:  # also refuses NaN; q = inf is the min-max objective
+        if not (_is_real(self.q) and self.q >= 1):  # refuses NaN; q = inf is the min-max
             raise ValueError(f"q={self.q!r} is invalid; expected 1 <= q <= inf")
         for name in ("n_seeds", "batch_size", "steps"):
             value = getattr(self, name)
