@@ -42,7 +42,7 @@ class PlainRecallTask(RecallTask):
 
 def step_function(task: Task, batch_size: int, n_seeds: int, compile: bool) -> Callable:
     """``Trainer.step`` of a fresh paper-sized model (q-norm, AdamW, clipping, fresh data)."""
-    config = TrainConfig.for_task(task.name, batch_size=batch_size, n_seeds=n_seeds)
+    config = TrainConfig.for_task(task, batch_size=batch_size, n_seeds=n_seeds)
     generator = torch.Generator().manual_seed(0)
     model = SeededTransformer(task.model_config(), generator)
     rng = np.random.default_rng(0)

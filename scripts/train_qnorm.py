@@ -1,154 +1,211 @@
-"""Train a seeded transformer on associative recall or cycle coloring with the q-norm loss.
+"""Train a seeded transformer on a supervised task (recall, coloring) with the q-norm loss.
 
     python scripts/train_qnorm.py --task recall --n 15 --q 100 --m 30
     python scripts/train_qnorm.py --task coloring --n 10 --variant q_r0
+    python scripts/train_qnorm.py --resume runs/qnorm/recall15_q_R_q100_m30_s0
 
-Unset optimisation flags take the task's defaults (``TASK_DEFAULTS``: the paper's values, with
-the batch and the number of steps sized for a 30-minute CPU run). Writes ``<out>/log.csv`` (a
-row every ``--log_every`` steps, with evaluation columns every ``--eval_every`` steps) and
-``<out>/model.pt`` (tensors + JSON config, see agents.runs.checkpoint), and shows a progress bar
-with the running loss and success.
+Unset optimisation flags take the task's training defaults (the paper's values, with the batch
+and the number of steps sized for a 30-minute CPU run). The run folder gets log.csv (a row every
+--log-every steps, evaluation columns every --eval-every steps), checkpoint.pt (every
+--checkpoint-every steps, atomically) and, at the end, model.pt. A killed run continues with
+--resume, bit-identically to an uninterrupted one; Ctrl-C saves a checkpoint first. A loss or
+gradient that is not finite stops the run with the last good checkpoint kept.
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import dataclasses
-import json
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from agents.metrics import report, score_instances
+from agents.metrics import COSTS, SCORES, report, score_instances
 from agents.models.transformer import SeededTransformer
-from agents.runs.checkpoint import save_model
-from agents.supervised.trainer import TrainConfig, Trainer
-from agents.tasks import make_task, task_size
+from agents.runs.checkpoint import load_model, save_model
+from agents.runs.cli import flag, parse
+from agents.runs.folder import RunFolder, default_run_dir
+from agents.runs.logger import RunLogger
+from agents.supervised.trainer import VARIANTS, Diverged, TrainConfig, Trainer
+from agents.tasks import SupervisedTask, make_task, supervised_tasks, task_class
+
+SCRIPT = "train_qnorm"
+OPTIMISATION = ("q", "batch_size", "steps", "lr", "lr_end", "warmup", "weight_decay", "adam_eps")
+RESUMABLE = ("threads", "progress", "resume")  # flags that may change when a run resumes
 
 
 @dataclass
 class Args:
-    """Command-line flags (``--name value``); None means the task's paper default."""
+    """Command-line flags; optimisation flags left unset take the task's defaults."""
 
-    task: str = "recall"  # "recall" or "coloring"
-    n: int | None = None  # recall: N pairs (default 15); coloring: N vertices (default 10)
-    variant: str = "q_R"  # E_r0 | q_r0 | E_R | q_R
-    q: float | None = None  # recall 100, coloring 10 (E_* variants use 1)
-    m: int | None = None  # random policy seeds per step: recall 30, coloring 10
-    batch_size: int | None = None  # recall 128 (the paper: 512), coloring 256
-    steps: int | None = None  # recall 24k, coloring 15k
-    lr: float | None = None
-    lr_end: float | None = None
-    warmup: int | None = None
-    weight_decay: float | None = None
-    adam_eps: float | None = None
-    model: str = "{}"  # JSON overrides of the task's TransformerConfig, e.g. '{"seed_dim": 16}'
-    seed: int = 0  # of this training run: initial weights, r0, policy seeds and data
-    threads: int = 1  # torch CPU threads
-    compile: bool = False  # torch.compile the forward pass and loss (~1.4x faster steps)
-    out: str = ""  # output folder; default results/qnorm/runs/<task><n>_<variant>_...
-    log_every: int = 50
-    eval_every: int = 0  # 0: no evaluation during training
-    eval_seeds: int = 31  # policy seeds of the in-training evaluation (R variants)
-    progress: bool = True
+    task: str = flag("recall", "the task", choices=supervised_tasks())
+    n: int | None = flag(None, "N: recall pairs or coloring vertices (default: the env's)")
+    variant: str = flag("q_R", "*_r0: one fixed seed, *_R: m random seeds", choices=VARIANTS)
+    q: float | None = flag(None, "q-norm exponent of the q_* variants", minimum=1, allow_inf=True)
+    m: int | None = flag(None, "random policy seeds per step (R variants)", minimum=1, maximum=4096)
+    batch_size: int | None = flag(None, "fresh inputs per step", minimum=1, maximum=65536)
+    steps: int | None = flag(None, "optimizer steps", minimum=1, maximum=10**8)
+    lr: float | None = flag(None, "peak learning rate", minimum=0)
+    lr_end: float | None = flag(None, "learning rate at the last step", minimum=0)
+    warmup: int | None = flag(None, "steps of linear warm-up", minimum=0)
+    weight_decay: float | None = flag(None, "decoupled weight decay", minimum=0)
+    adam_eps: float | None = flag(None, "Adam epsilon", minimum=0)
+    preset: str = flag("paper", "the task's model preset")
+    model: dict = flag({}, 'JSON overrides of the model config, e.g. \'{"seed_dim": 16}\'')
+    seed: int = flag(0, "seed of weights, r0, policy seeds, data", minimum=0, maximum=2**32 - 1)
+    threads: int = flag(1, "torch CPU threads", minimum=1, maximum=256)
+    compile: bool = flag(False, "torch.compile the forward pass and loss (~1.4x faster steps)")
+    out: str | None = flag(None, "run folder (default: a fresh folder under runs/qnorm)")
+    resume: str | None = flag(None, "continue the run in this folder")
+    overwrite: bool = flag(False, "replace the run already in --out")
+    checkpoint_every: int = flag(500, "steps between checkpoints", minimum=1)
+    log_every: int = flag(50, "steps between log rows", minimum=1)
+    eval_every: int = flag(0, "steps between evaluations on a quick set (0: none)", minimum=0)
+    eval_seeds: int = flag(31, "policy seeds of in-training evaluations", minimum=1, maximum=4096)
+    progress: bool = flag(True, "show a progress bar")
+
+    def __post_init__(self) -> None:
+        if self.resume and (self.out or self.overwrite):
+            raise ValueError("--resume continues a run in its folder: drop --out and --overwrite")
 
 
-def parse_args() -> Args:
-    """Parse ``--field value`` flags for every field of ``Args``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    types = {"int": int, "float": float, "str": str, "bool": lambda s: s.lower() in ("1", "true")}
-    for field in dataclasses.fields(Args):
-        kind = types[str(field.type).removesuffix(" | None")]
-        parser.add_argument(f"--{field.name}", type=kind, default=field.default)
-    return Args(**vars(parser.parse_args()))
+def train_config(args: Args, task: SupervisedTask) -> TrainConfig:
+    """The task's training defaults with the given flags."""
+    given = {name: getattr(args, name) for name in OPTIMISATION if getattr(args, name) is not None}
+    if args.m is not None:
+        given["n_seeds"] = args.m
+    return TrainConfig.for_task(task, variant=args.variant, **given)
+
+
+def resumed_args(args: Args, saved: dict[str, Any]) -> Args:
+    """The saved run's flags; refuses other flags that contradict them."""
+    defaults = Args()
+    conflicts = [
+        f"--{name.replace('_', '-')}: the run has {saved[name]!r}, you asked {value!r}"
+        for name, value in dataclasses.asdict(args).items()
+        if name not in RESUMABLE and value != getattr(defaults, name) and value != saved[name]
+    ]
+    if conflicts:
+        raise ValueError(f"{args.resume} holds another run:\n  " + "\n  ".join(conflicts))
+    keep = {name: getattr(args, name) for name in RESUMABLE}
+    return Args(**{**saved, **keep, "resume": None, "out": None})
+
+
+def evaluation(task: SupervisedTask, model: SeededTransformer, trainer: Trainer, args: Args):
+    """A function step -> eval columns over a fixed quick set and fixed policy seeds."""
+    batch = task.evaluation_set(np.random.default_rng([args.seed, 2]), quick=True)
+    seeds = trainer.fixed_policy_seed
+    if seeds is None:
+        generator = torch.Generator().manual_seed(args.seed + 1)
+        seeds = model.sample_policy_seed(args.eval_seeds, generator, task.policy_seed_length)
+
+    def evaluate() -> dict[str, float]:
+        summary = report(score_instances(task, model, batch, seeds))
+        return {f"eval_{k}_{s}": v[s] for k, v in summary.items() for s in ("average", "p95")}
+
+    return evaluate
+
+
+def save(path: Path, trainer: Trainer, task: SupervisedTask, args: Args, seconds: float) -> None:
+    """The model, the trainer's state and the run's metadata, atomically."""
+    tensors, state = trainer.state_dict()
+    if trainer.fixed_policy_seed is not None:
+        tensors["fixed_policy_seed"] = trainer.fixed_policy_seed
+    metadata = {
+        "task": task.spec, "train": trainer.config.to_dict(), "seed": args.seed,
+        "steps_done": trainer.step_count, "wall_time_s": round(seconds, 1),
+        "threads": args.threads, "compile": args.compile, "trainer": state,
+    }  # fmt: skip
+    save_model(path, trainer.model, metadata, tensors)
+
+
+class StopRequest:
+    """Turns the first Ctrl-C into a request to stop after the current step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        signal.signal(signal.SIGINT, self._request)
+
+    def _request(self, signum: int, frame: Any) -> None:
+        self.requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops now
+
+
+def run_name(task: SupervisedTask, config: TrainConfig, seed: int) -> str:
+    """The default folder name, e.g. ``recall15_q_R_q100_m30_s0``."""
+    q = f"_q{config.effective_q:g}" if config.variant.startswith("q") else ""
+    m = "" if config.fixed_seed else f"_m{config.n_seeds}"
+    return f"{task.name}{task.size}_{config.variant}{q}{m}_s{seed}"
 
 
 def main(args: Args) -> None:
-    """Build the task, model and trainer, train, log and save the checkpoint."""
+    """Build or resume the run, then train in its locked folder."""
     torch.set_num_threads(args.threads)
-    size_name, default_size = {"recall": ("n_pairs", 15), "coloring": ("n_vertices", 10)}[args.task]
-    task = make_task(args.task, **{size_name: args.n or default_size})
-    given = {
-        "variant": args.variant, "q": args.q, "n_seeds": args.m, "batch_size": args.batch_size,
-        "steps": args.steps, "lr": args.lr, "lr_end": args.lr_end, "warmup": args.warmup,
-        "weight_decay": args.weight_decay, "adam_eps": args.adam_eps,
-    }  # fmt: skip
-    config = TrainConfig.for_task(task.name, **{k: v for k, v in given.items() if v is not None})
-    model_config = task.model_config(**json.loads(args.model))
+    folder = RunFolder.resume(args.resume, script=SCRIPT) if args.resume else None
+    if folder is not None:
+        args = resumed_args(args, folder.config)
+    sizes = {} if args.n is None else {task_class(args.task).size_kwarg: args.n}
+    task = make_task(args.task, **sizes)
+    config = train_config(args, task)
     generator = torch.Generator().manual_seed(args.seed)
-    model = SeededTransformer(model_config, generator)
+    model = SeededTransformer(task.model_config(args.preset, **args.model), generator)
     data_rng = np.random.default_rng([args.seed, 1])
     trainer = Trainer(task, model, config, generator, data_rng, compile=args.compile)
-    out = Path(args.out or _default_out(task.spec, config, args.seed))
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"{task.spec} {config.to_dict()}\nmodel {model_config}\n-> {out}")
-
-    # a fixed evaluation set and fixed evaluation seeds for the in-training evaluation
-    eval_batch = _small_eval_set(task, np.random.default_rng([args.seed, 2]))
-    eval_seeds = trainer.fixed_policy_seed
-    if eval_seeds is None:
-        eval_seeds = model.sample_policy_seed(
-            args.eval_seeds, torch.Generator().manual_seed(args.seed + 1), task.policy_seed_length
-        )
-
-    start, cpu_start, running, rows = time.time(), time.process_time(), {}, []
-    bar = tqdm(range(config.steps), disable=not args.progress, mininterval=2, smoothing=0.05)
-    for step in bar:
-        stats = trainer.step()
-        running = {k: 0.98 * running.get(k, v) + 0.02 * v for k, v in stats.items()}
-        if (step + 1) % 10 == 0:
-            bar.set_postfix(loss=f"{running['loss']:.3f}", success=f"{running['success']:.3f}")
-        if (step + 1) % args.log_every == 0 or step + 1 == config.steps:
-            cpu = round(time.process_time() - cpu_start, 1)  # this process's CPU seconds
-            row = {"step": step + 1, "time": round(time.time() - start, 1), "cpu": cpu, **stats}
-            if args.eval_every and ((step + 1) % args.eval_every == 0 or step + 1 == config.steps):
-                summary = report(score_instances(task, model, eval_batch, eval_seeds))
-                row |= {
-                    f"eval_{k}_{s}": v[s] for k, v in summary.items() for s in ("average", "p95")
-                }
-                tqdm.write(" ".join(f"{k}={v:.4g}" for k, v in row.items()))
-            rows.append(row)
-            _write_csv(out / "log.csv", rows)
-
-    metadata = {
-        "task": task.spec,
-        "train": config.to_dict(),
-        "seed": args.seed,
-        "steps_done": trainer.step_count,
-        "wall_time_s": round(time.time() - start, 1),
-        "cpu_time_s": round(time.process_time() - cpu_start, 1),
-        "threads": args.threads,
-        "compile": args.compile,
-    }
-    extra = {} if trainer.fixed_policy_seed is None else {"fixed_policy_seed": eval_seeds}
-    save_model(out / "model.pt", model, metadata, extra)
-    print(f"done in {metadata['wall_time_s']} s; checkpoint {out / 'model.pt'}")
+    if folder is None:
+        out = Path(args.out or default_run_dir(run_name(task, config, args.seed), "runs/qnorm"))
+        folder = RunFolder.create(out, SCRIPT, dataclasses.asdict(args), overwrite=args.overwrite)
+    with folder:
+        if (folder.path / "checkpoint.pt").exists():  # a resumed run's last checkpoint
+            restore(folder.path / "checkpoint.pt", trainer)
+        train(folder.path, task, trainer, args)
 
 
-def _default_out(spec: dict, config: TrainConfig, seed: int) -> str:
-    size = task_size(spec)
-    q = f"_q{config.effective_q:g}" if config.variant.startswith("q") else ""
-    m = "" if config.fixed_seed else f"_m{config.n_seeds}"
-    return f"results/qnorm/runs/{spec['name']}{size}_{config.variant}{q}{m}_s{seed}"
+def restore(path: Path, trainer: Trainer) -> None:
+    """Loads the model and the trainer's state saved at ``path``."""
+    model, extra, metadata = load_model(path, trainer.model.config)
+    trainer.model.load_state_dict(model.state_dict())
+    trainer.load_state_dict(extra, metadata["trainer"])
 
 
-def _small_eval_set(task, rng: np.random.Generator) -> dict:
-    """A cheap evaluation set: recall with 2 fillings (960 for N = 15), 8192 random cycles."""
-    return task.evaluation_set(rng, fillings=2) if task.name == "recall" else task.sample(rng, 8192)
-
-
-def _write_csv(path: Path, rows: list[dict]) -> None:
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with open(path, "w", newline="") as file:
-        writer = csv.DictWriter(file, columns)
-        writer.writeheader()
-        writer.writerows(rows)
+def train(out: Path, task: SupervisedTask, trainer: Trainer, args: Args) -> None:
+    """The training loop, from the trainer's step to the last one."""
+    config, start = trainer.config, trainer.step_count
+    optional = [f"eval_{k}_{s}" for k in (*SCORES, *COSTS) for s in ("average", "p95")]
+    evaluate = evaluation(task, trainer.model, trainer, args)
+    stop, began, cpu_began = StopRequest(), time.time(), time.process_time()
+    print(f"{task.spec} {config.to_dict()}\nmodel {trainer.model.config}\n-> {out}")
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps,
+               disable=not args.progress, mininterval=2, smoothing=0.05)  # fmt: skip
+    with RunLogger(out, optional=optional, resume_from_step=start or None) as log:
+        for step in bar:
+            try:
+                stats = trainer.step()
+            except Diverged as error:
+                raise SystemExit(f"error: {error}; the last good checkpoint is "
+                                 f"{out / 'checkpoint.pt'}") from None  # fmt: skip
+            done = step + 1
+            if done % args.log_every == 0 or done == config.steps:
+                row = {"step": done, "time": round(time.time() - began, 1),
+                       "cpu": round(time.process_time() - cpu_began, 1), **stats}  # fmt: skip
+                if args.eval_every and (done % args.eval_every == 0 or done == config.steps):
+                    row |= evaluate()
+                log.log(row)
+                bar.set_postfix(loss=f"{stats['loss']:.3f}", success=f"{stats['success']:.3f}")
+            if done % args.checkpoint_every == 0 or done == config.steps or stop.requested:
+                save(out / "checkpoint.pt", trainer, task, args, time.time() - began)
+            if stop.requested:
+                raise SystemExit(f"interrupted at step {done}: continue with --resume {out}")
+    save(out / "model.pt", trainer, task, args, time.time() - began)
+    print(f"done in {time.time() - began:.1f} s; model {out / 'model.pt'}")
 
 
 if __name__ == "__main__":
-    main(parse_args())
+    try:
+        main(parse(Args, __doc__))
+    except (ValueError, OSError) as error:
+        raise SystemExit(f"error: {error}") from None

@@ -1,4 +1,4 @@
-"""Gradient training of a SeededTransformer with the q-norm objective (paper eq. 5).
+"""Gradient training of a SeededTransformer with the q-norm objective.
 
 Each step draws a fresh batch from the task's env generator and the step's policy seeds, runs
 every input under every seed, and minimises ``q_norm`` of the (inputs x seeds) losses with
@@ -33,26 +33,9 @@ from torch import Tensor
 
 from agents.models.transformer import SeededTransformer
 from agents.supervised.qnorm import q_norm
-from agents.tasks import Task
+from agents.tasks import SupervisedTask
 
 VARIANTS = ("E_r0", "q_r0", "E_R", "q_R")
-
-# The optimisation settings of the paper's Tables 1 and 2 (paper-spec sections 3.1, 3.2),
-# adapted to a 30-minute CPU run (see results/qnorm/REPORT.md): recall uses batch 128, not
-# 512 (batch 256 and 128 reached the same figures per step), and 24k steps; coloring 15k
-# steps instead of 300k, so a 3x higher learning rate (3e-3 -> 3e-4, not 1e-3 -> 1e-4) and
-# the paper code's Adam eps 1e-5 instead of Table 2's 1e-3 (equal or better at 15k).
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {
-    "recall": dict(
-        q=100.0, n_seeds=30, batch_size=128, steps=24_000, lr=3e-3, lr_end=3e-4, warmup=2000,
-        weight_decay=0.0, adam_eps=1e-5,
-    ),
-    "coloring": dict(
-        q=10.0, n_seeds=10, batch_size=256, steps=15_000, lr=3e-3, lr_end=3e-4, warmup=1000,
-        weight_decay=0.1, adam_eps=1e-5,
-    ),
-}  # fmt: skip
-
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -96,11 +79,9 @@ class TrainConfig:
             raise ValueError(f"betas={self.betas!r} is invalid; expected two numbers in [0, 1)")
 
     @classmethod
-    def for_task(cls, task: str, **overrides: Any) -> TrainConfig:
-        """The paper's settings for ``task`` ("recall" or "coloring"), with overrides."""
-        if task not in TASK_DEFAULTS:
-            raise ValueError(f"task {task!r} is unknown; expected one of {sorted(TASK_DEFAULTS)}")
-        return cls(**{**TASK_DEFAULTS[task], **overrides})
+    def for_task(cls, task: SupervisedTask, **overrides: Any) -> TrainConfig:
+        """The training defaults of ``task`` with field overrides."""
+        return cls(**{**task.train_defaults, **overrides})
 
     @property
     def fixed_seed(self) -> bool:
@@ -169,7 +150,7 @@ class Trainer:
 
     def __init__(
         self,
-        task: Task,
+        task: SupervisedTask,
         model: SeededTransformer,
         config: TrainConfig,
         generator: torch.Generator,

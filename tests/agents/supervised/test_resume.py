@@ -18,7 +18,7 @@ TINY = {"batch_size": 8, "n_seeds": 3, "warmup": 2, "lr": 1e-2, "lr_end": 1e-3}
 
 
 def config_for(task, variant: str) -> TrainConfig:
-    return TrainConfig.for_task(task.name, **TINY, variant=variant, steps=FIRST + MORE)
+    return TrainConfig.for_task(task, **TINY, variant=variant, steps=FIRST + MORE)
 
 
 def fresh_trainer(task, variant: str, seed: int = 0) -> Trainer:

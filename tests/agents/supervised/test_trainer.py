@@ -15,7 +15,7 @@ TINY = {"batch_size": 32, "n_seeds": 4, "warmup": 5, "lr": 1e-2, "lr_end": 1e-3}
 
 def make_trainer(variant="q_R", task=None, seed=0, compile=False, **overrides):
     task = task or RecallTask(n_pairs=4, value_bits=3)
-    config = TrainConfig.for_task(task.name, **{**TINY, "variant": variant, **overrides})
+    config = TrainConfig.for_task(task, **{**TINY, "variant": variant, **overrides})
     generator = torch.Generator().manual_seed(seed)
     model = SeededTransformer(task.model_config(), generator)
     return Trainer(task, model, config, generator, np.random.default_rng(seed), compile=compile)
@@ -64,16 +64,16 @@ def test_an_infinite_q_and_a_zero_weight_decay_are_valid():
 
 
 def test_task_defaults_are_the_paper_tables_and_variants_set_q_and_seeds():
-    recall = TrainConfig.for_task("recall")
+    recall = TrainConfig.for_task(RecallTask(4))
     assert (recall.q, recall.n_seeds, recall.batch_size, recall.lr) == (100, 30, 128, 3e-3)
-    coloring = TrainConfig.for_task("coloring", steps=7)
+    coloring = TrainConfig.for_task(ColoringTask(4), steps=7)
     assert (coloring.q, coloring.n_seeds, coloring.weight_decay, coloring.steps) == (10, 10, 0.1, 7)
     expected = {"E_r0": (1, True), "q_r0": (100, True), "E_R": (1, False), "q_R": (100, False)}
     for variant in VARIANTS:
         config = TrainConfig(variant=variant, q=100)
         assert (config.effective_q, config.fixed_seed) == expected[variant]
-    with pytest.raises(ValueError, match="'chess'"):
-        TrainConfig.for_task("chess")
+    with pytest.raises(ValueError, match="steps=0"):
+        TrainConfig.for_task(RecallTask(4), steps=0)
 
 
 def test_lr_warms_up_linearly_then_decays_by_cosine_to_lr_end():
