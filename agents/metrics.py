@@ -1,4 +1,4 @@
-"""Evaluation metrics of a seeded model over an evaluation set (DESIGN.md section 4).
+"""Evaluation metrics of a seeded model over an evaluation set (see docs/design.md, "Metrics").
 
 Per instance, over S policy seeds: the seed-averaged argmax ``success`` and ``loss``, the
 ``majority_k`` success (the probability that the vote of k seeds drawn from the S is right,

@@ -1,6 +1,6 @@
 """SeededTransformer: a small transformer whose random policy seed is part of its input.
 
-Random Seed Encodings (paper-spec section 2), with the shape of a batch of S seeds:
+Random Seed Encodings (how the seed enters the model), with the shape of a batch of S seeds:
 ``shared_bits`` (S, d_r): Bernoulli(0.5) bits concatenated to every token (recall);
 ``per_token_uniform`` (S, L, d_r): U[0, 1] per token, concatenated (coloring);
 ``prefix_normal`` (S, d_r): N(0, 1), embedded by its own linear layer as token 0 (grid world);

@@ -16,7 +16,7 @@ from torch import Tensor
 from agents.baselines.coloring import LocalExtremes
 from agents.models.transformer import SeededTransformer
 from agents.tasks.base import Baseline, Batch, SupervisedTask
-from randgym.envs.graph_coloring.cycles import cycle_orders
+from randgym.envs.graph_coloring import cycle_orders
 
 N_COLORS = 3
 QUICK_INSTANCES = 8192  # random cycles in the quick evaluation set of training logs
