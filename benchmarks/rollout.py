@@ -26,18 +26,17 @@ from agents.models.population import flatten_parameters
 from agents.models.presets import preset
 from agents.models.transformer import SeededTransformer
 from agents.runs.runtime import keep_freed_memory
-from agents.tasks.grid.tokenizer import GridTokenizer, GridTransformerPolicy
+from agents.tasks.grid.player import GridPlayer, GridTransformerPolicy
 from benchmarks.machine import describe
 from benchmarks.matmul_peak import peak_gflops
-from randgym.envs.grid_explore.core import GridDynamics
 
 
-def plain_loop_steps_per_second(model, tokenizer, cells, seeds, seconds: float) -> float:
+def plain_loop_steps_per_second(model, player, cells, seeds, seconds: float) -> float:
     """Env-steps/s of one gym.Env episode at a time with the unbatched model."""
     env = gym.make("RandAlg/GridExplore-v0")
     steps, episode, start = 0, 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        policy = GridTransformerPolicy(model, tokenizer, seeds[episode % len(seeds)])
+        policy = GridTransformerPolicy(model, player, seeds[episode % len(seeds)])
         obs, _ = env.reset(options={"instance": cells[episode % len(cells)]})
         done = False
         while not done:
@@ -47,11 +46,11 @@ def plain_loop_steps_per_second(model, tokenizer, cells, seeds, seconds: float) 
     return steps / (time.perf_counter() - start)
 
 
-def flops_per_token(model: SeededTransformer, tokenizer: GridTokenizer) -> float:
+def flops_per_token(model: SeededTransformer, player: GridPlayer) -> float:
     """Model FLOPs of one decoding step of one sequence, averaged over a 50-step episode."""
     seeds = model.sample_policy_seed(1, torch.Generator().manual_seed(0))
     cache = model.init_cache(100, seeds)
-    token = torch.zeros(100, 1, tokenizer.dim)
+    token = torch.zeros(100, 1, player.input_dim)
     with torch.inference_mode(), FlopCounterMode(display=False) as counter:
         for _ in range(50):
             _, cache = model.step(token, cache)
@@ -69,11 +68,12 @@ def main() -> None:
     keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
-    tokenizer, dynamics = GridTokenizer(), GridDynamics()
-    config = preset("grid", input_dim=tokenizer.dim, attention=args.attention)
+    env = gym.make("RandAlg/GridExplore-v0").unwrapped
+    player, dynamics = GridPlayer(env, visited_map=False), env.dynamics
+    config = preset("grid", input_dim=player.input_dim, attention=args.attention)
     generator = torch.Generator().manual_seed(0)
     model = SeededTransformer(config, generator)
-    engine = RolloutEngine(model, dynamics, tokenizer)
+    engine = RolloutEngine(model, dynamics, player)
     cells = np.stack([(c % 5, c // 5) for c in range(1, 25)])
     seeds = model.sample_policy_seed(args.seeds, generator)
     center = flatten_parameters(model)
@@ -90,8 +90,8 @@ def main() -> None:
     steps = -rollouts.returns.sum().item()  # -1 per step: the return counts the steps
     tokens = rollouts.phases.size  # every sequence is stepped until all have ended
     engine_rate = steps / seconds
-    plain_rate = plain_loop_steps_per_second(model, tokenizer, cells, seeds, args.plain_seconds)
-    achieved = flops_per_token(model, tokenizer) * tokens / seconds / 1e9
+    plain_rate = plain_loop_steps_per_second(model, player, cells, seeds, args.plain_seconds)
+    achieved = flops_per_token(model, player) * tokens / seconds / 1e9
     peak = peak_gflops(torch.get_num_threads())
     print(
         f"generation: {args.popsize} x 24 x {args.seeds} episodes, {steps:,.0f} env-steps "

@@ -1,21 +1,24 @@
-"""The batched rollout engine: a population of transformers plays the grid world in lockstep.
+"""The batched rollout engine: a population of transformers plays any env's dynamics in lockstep.
 
 A generation of an evolution strategy is P candidate parameter vectors, each played on I
-treasure cells under M policy seeds: P x I x M episodes. The engine steps all of them at
-once: the grid world with its batched numpy core, the transformers with `torch.func.vmap`
-over the stacked candidates (no Python loop over members, cells or seeds), decoded
-incrementally (a KV cache for softmax attention, the recurrent state for linear attention)
-so that a step costs O(context).
+instances under M policy seeds: P x I x M episodes. The engine plays all of them at once on
+the env's batched numpy core (`randgym.envs.dynamics.Dynamics`), the transformers with
+`torch.func.vmap` over the stacked candidates (no Python loop over members, instances or
+seeds). A `Player` says how a model plays the env: its tokens, mask and actions.
 
-Finished episodes stop costing compute: each member's episodes sit in W "slots"; when every
-member has at most `compact_below` x W unfinished episodes, the slots are compacted (the
-decoding caches gathered) to the largest number still running, so a generation costs about
-the steps actually played, not P x I x M x the longest episode.
+One-shot envs (recall, coloring) are one step: every candidate reads each instance's whole
+token sequence under every seed in one forward pass. Sequential envs (the grid world) are
+decoded incrementally (a KV cache for softmax attention, the recurrent state for linear
+attention) so that a step costs O(context); finished episodes stop costing compute: each
+member's episodes sit in W "slots", and when every member has at most `compact_below` x W
+unfinished episodes, the slots are compacted (the decoding caches gathered) to the largest
+number still running, so a generation costs about the steps actually played.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -23,10 +26,42 @@ from torch import Tensor
 
 from agents.models.population import functional_method_call, unflatten_parameters
 from agents.models.transformer import DecodeCache, SeededTransformer
-from agents.tasks.grid.tokenizer import GridTokenizer
-from randgym.envs.grid_explore.core import GridDynamics, GridState
+from randgym.envs.dynamics import Dynamics
 
-SEED_MODES = ("prefix_normal", "none")  # the seed enters before the first step, if at all
+SEQUENTIAL_SEED_MODES = ("prefix_normal", "none")  # the seed enters before the first step
+ONE_SHOT_ELEMENTS = 2**24  # most activation elements of one forward chunk of candidates
+
+
+class Player(Protocol):
+    """How a model plays one env's batched dynamics: tokens in, actions out.
+
+    A one-shot player reads an instance's whole sequence (n, length, input_dim) and acts once;
+    a sequential one reads one token (n, input_dim) per step and acts at every step.
+    """
+
+    one_shot: bool
+    input_dim: int  # features per token
+    output_dim: int  # logits per position
+    length: int  # tokens of a sequence (one-shot) or most steps of an episode (sequential)
+    max_return: float  # no episode returns more: losses max_return - return are >= 0
+
+    def tokens(self, obs: dict[str, np.ndarray], dtype: torch.dtype) -> Tensor:
+        """Tokens of a batch of observations: (n, length, input_dim) or (n, input_dim)."""
+
+    def mask(self, obs: dict[str, np.ndarray]) -> Tensor | None:
+        """A one-shot attention mask (n, length, length) bool, or None."""
+
+    def actions(self, logits: Tensor) -> np.ndarray:
+        """The batched actions of logits (n, length, output_dim) or (n, output_dim)."""
+
+    def trace(
+        self, before: Any, after: Any, rows: np.ndarray, info: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """What to record of a step, per episode (arrays (n, ...) over all n episodes).
+
+        `before` and `after` are the states of all episodes around the step; `rows` are the
+        episodes that were stepped and `info` their step info.
+        """
 
 
 @dataclass(frozen=True)
@@ -34,79 +69,129 @@ class Rollouts:
     """What a batch of P x I x M episodes did."""
 
     returns: Tensor  # (P, I, M) float64: the episode returns
-    positions: np.ndarray | None  # (T, P, I, M, 2): cell entered at each step, if recorded
-    phases: np.ndarray | None  # (T, P, I, M): phase before each step (n_phases once done)
+    trace: dict[str, np.ndarray] | None = None  # each (T, P, I, M, ...): `Player.trace` per step
+
+    @property
+    def positions(self) -> np.ndarray:
+        """Grid world: the cell (T, P, I, M, 2) entered at each step."""
+        return self.trace["positions"]
+
+    @property
+    def phases(self) -> np.ndarray:
+        """Grid world: the phase (T, P, I, M) before each step (n_phases once done)."""
+        return self.trace["phases"]
 
 
 class RolloutEngine:
-    """Plays stacked candidates of one transformer architecture on GridExplore in lockstep.
+    """Plays stacked candidates of one transformer architecture on one env in lockstep.
 
     Args:
         model: The architecture (its own weights are ignored; candidates bring theirs).
-        dynamics: The grid world's rules (size, horizon, phases, rewards).
-        tokenizer: How observations become tokens; `tokenizer.dim` must equal the model's
-            `input_dim`.
-        compact_below: Compact the slots when every member runs at most this share of them.
+        dynamics: The env's batched rules.
+        player: How the model plays them; its sizes must match the model's.
+        compact_below: Compact the slots (sequential envs) when every member runs at most
+            this share of them.
     """
 
     def __init__(
         self,
         model: SeededTransformer,
-        dynamics: GridDynamics,
-        tokenizer: GridTokenizer,
+        dynamics: Dynamics,
+        player: Player,
         compact_below: float = 0.75,
     ) -> None:
         config = model.config
-        if config.input_dim != tokenizer.dim or config.output_dim != 4:
+        if (config.input_dim, config.output_dim) != (player.input_dim, player.output_dim):
             raise ValueError(
                 f"model input_dim={config.input_dim}, output_dim={config.output_dim} cannot "
-                f"play this grid world; expected input_dim={tokenizer.dim}, output_dim=4"
+                f"play with {type(player).__name__}; expected input_dim={player.input_dim}, "
+                f"output_dim={player.output_dim}"
             )
-        n_steps = dynamics.horizon * dynamics.n_phases
-        if config.max_len < n_steps:
-            raise ValueError(f"model max_len={config.max_len} < {n_steps} steps per episode")
-        if config.seed_mode not in SEED_MODES:
+        if config.max_len < player.length:
+            raise ValueError(f"model max_len={config.max_len} < {player.length} tokens per episode")
+        if not player.one_shot and config.seed_mode not in SEQUENTIAL_SEED_MODES:
             raise ValueError(
-                f"seed_mode={config.seed_mode!r}: the engine needs one of {SEED_MODES}"
+                f"seed_mode={config.seed_mode!r}: decoding step by step needs one of "
+                f"{SEQUENTIAL_SEED_MODES}"
             )
-        self.model, self.dynamics, self.tokenizer = model, dynamics, tokenizer
+        self.model, self.dynamics, self.player = model, dynamics, player
         self.compact_below = compact_below
+        self._forward = torch.vmap(self._forward_one, in_dims=(0, None, None, None))
         self._init = torch.vmap(self._init_one, in_dims=(0, None, None))
         self._step = torch.vmap(self._step_one)
 
-    def _init_one(self, params: dict[str, Tensor], n_cells: int, policy_seeds: Tensor):
-        return functional_method_call(self.model, params, "init_cache", ((n_cells,), policy_seeds))
+    def _forward_one(self, params, tokens: Tensor, policy_seeds: Tensor, mask: Tensor | None):
+        return functional_method_call(self.model, params, "forward", (tokens, policy_seeds, mask))
+
+    def _init_one(self, params: dict[str, Tensor], n_episodes: int, policy_seeds: Tensor):
+        args = ((n_episodes,), policy_seeds)
+        return functional_method_call(self.model, params, "init_cache", args)
 
     def _step_one(self, params: dict[str, Tensor], tokens: Tensor, cache: DecodeCache):
         return functional_method_call(self.model, params, "step", (tokens, cache))
 
     @torch.inference_mode()
     def play(
-        self, params: Tensor, treasures: np.ndarray, policy_seeds: Tensor, record: bool = False
+        self, params: Tensor, instances: Any, policy_seeds: Tensor, record: bool = False
     ) -> Rollouts:
-        """Plays every candidate on every treasure cell under every policy seed.
+        """Plays every candidate on every instance under every policy seed.
 
         Args:
             params: Candidate parameter vectors (P, D) (see `flatten_parameters`).
-            treasures: Treasure cells (I, 2), the same for every candidate.
-            policy_seeds: M policy seeds, the same for every candidate and cell (common
+            instances: A batch of I instances (as the env generator's `sample_batch` gives
+                them), the same for every candidate.
+            policy_seeds: M policy seeds, the same for every candidate and instance (common
                 random numbers), shaped as by `model.sample_policy_seed`.
-            record: Also return the agents' cells and phases at every step.
+            record: Also return the player's trace of every step.
 
         Returns:
-            The returns (P, I, M) and, if recorded, the trajectories.
+            The returns (P, I, M) and, if recorded, the trace.
         """
-        n_members, n_cells, n_seeds = params.shape[0], len(treasures), policy_seeds.shape[0]
+        start = self.dynamics.reset(instances)
+        shape = (params.shape[0], len(start.done), policy_seeds.shape[0])
         dtype = self.model.head.weight.dtype
         weights = unflatten_parameters(self.model, params.to(dtype))
-        cache = _one_seed_per_slot(self._init(weights, n_cells, policy_seeds.to(dtype)))
-        cells = np.repeat(np.asarray(treasures, dtype=np.int64), n_seeds, axis=0)  # (I*M, 2)
-        state = self.dynamics.reset(np.tile(cells, (n_members, 1)))  # (P*I*M, ...)
-        n_slots = len(cells)
+        play = self._play_one_shot if self.player.one_shot else self._play_sequential
+        returns, trace = play(weights, start, policy_seeds.to(dtype), shape, record)
+        return Rollouts(
+            returns=torch.from_numpy(returns.reshape(shape)),
+            trace=None if trace is None else trace.arrays(shape),
+        )
+
+    def _play_one_shot(self, weights, start, policy_seeds: Tensor, shape, record: bool):
+        """One forward pass per chunk of candidates, then one step of all P x I x M episodes."""
+        n_members, n_instances, n_seeds = shape
+        obs = self.dynamics.observe(start)
+        tokens = self.player.tokens(obs, policy_seeds.dtype)  # (I, L, input_dim)
+        mask = self.player.mask(obs)  # (I, L, L) or None
+        length, width = tokens.shape[1], self.model.config.width
+        per_member = n_instances * n_seeds * length * max(width, length)
+        chunk = max(1, ONE_SHOT_ELEMENTS // per_member)
+        logits = torch.cat(
+            [
+                self._forward(_rows_of(weights, begin, chunk), tokens, policy_seeds, mask)
+                for begin in range(0, n_members, chunk)
+            ]
+        )  # (P, I, M, L, output_dim)
+        actions = self.player.actions(logits.flatten(0, 2))  # (P*I*M, ...)
+        state = _index(start, _episode_rows(shape))
+        result = self.dynamics.step(state, actions)
+        trace = _Trace() if record else None
+        if trace is not None:
+            every = np.arange(len(result.reward))
+            trace.record(self.player.trace(state, result.state, every, result.info))
+        return result.reward, trace
+
+    def _play_sequential(self, weights, start, policy_seeds: Tensor, shape, record: bool):
+        """Decodes every episode a token per step, compacting slots as episodes finish."""
+        n_members, n_instances, n_seeds = shape
+        cache = _one_seed_per_slot(self._init(weights, n_instances, policy_seeds))
+        state = _index(start, _episode_rows(shape))  # (P*I*M, ...)
+        n_slots = n_instances * n_seeds
         slots = np.tile(np.arange(n_slots), (n_members, 1))  # (P, W): episode of each slot
         offsets = np.arange(n_members)[:, None] * n_slots  # (P, 1): first episode of a member
         returns = np.zeros(len(state.done))
-        trace = _Trace(state) if record else None
+        trace = _Trace() if record else None
         while True:
             rows = (offsets + slots).reshape(-1)  # (P*W,) episodes in the slots
             active = ~state.done[rows]
@@ -119,47 +204,51 @@ class RolloutEngine:
                 cache = _gather_slots(cache, torch.from_numpy(order))
                 rows = (offsets + slots).reshape(-1)
             playing = _index(state, rows)
-            tokens = self.tokenizer(self.dynamics.observe(playing), dtype)  # (P*W, dim)
+            tokens = self.player.tokens(self.dynamics.observe(playing), policy_seeds.dtype)
             logits, cache = self._step(weights, tokens.view(*slots.shape, 1, -1), cache)
-            actions = logits.argmax(dim=-1).reshape(-1).numpy()  # (P*W,)
+            actions = self.player.actions(logits.reshape(-1, logits.shape[-1]))  # (P*W, ...)
             result = self.dynamics.step(playing, actions)
+            after = _assign(state, rows, result.state)
             if trace is not None:
-                trace.record(state, rows, result)
-            state = _assign(state, rows, result.state)
+                trace.record(self.player.trace(state, after, rows, result.info))
+            state = after
             returns[rows] += result.reward  # finished (possibly repeated) slots add 0
-        shape = (n_members, n_cells, n_seeds)
-        return Rollouts(
-            returns=torch.from_numpy(returns.reshape(shape)),
-            positions=None if trace is None else trace.positions(shape),
-            phases=None if trace is None else trace.phases(shape),
-        )
+        return returns, trace
 
 
 class _Trace:
-    """Records every episode's phase before each step and the cell it entered."""
+    """The player's per-episode records of every step, stacked over steps."""
 
-    def __init__(self, state: GridState) -> None:
-        self._cells, self._phases = [], []
-        self._last_cell = state.position.copy()
+    def __init__(self) -> None:
+        self._steps: list[dict[str, np.ndarray]] = []
 
-    def record(self, state: GridState, rows: np.ndarray, result) -> None:
-        self._phases.append(state.phase.copy())
-        self._last_cell = self._last_cell.copy()
-        self._last_cell[rows] = result.info["cell"]
-        self._cells.append(self._last_cell)
+    def record(self, step: dict[str, np.ndarray]) -> None:
+        self._steps.append(step)
 
-    def positions(self, shape: tuple[int, ...]) -> np.ndarray:
-        return np.stack(self._cells).reshape(-1, *shape, 2)
+    def arrays(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
+        """Each record as (T, *shape, ...)."""
+        return {
+            key: np.stack([step[key] for step in self._steps]).reshape(-1, *shape, *value.shape[1:])
+            for key, value in self._steps[0].items()
+        }
 
-    def phases(self, shape: tuple[int, ...]) -> np.ndarray:
-        return np.stack(self._phases).reshape(-1, *shape)
+
+def _episode_rows(shape: tuple[int, int, int]) -> np.ndarray:
+    """The instance (P*I*M,) of every episode, ordered (member, instance, seed)."""
+    n_members, n_instances, n_seeds = shape
+    return np.tile(np.repeat(np.arange(n_instances), n_seeds), n_members)
+
+
+def _rows_of(weights: dict[str, Tensor], begin: int, size: int) -> dict[str, Tensor]:
+    """Candidates begin..begin+size of stacked parameters."""
+    return {name: value[begin : begin + size] for name, value in weights.items()}
 
 
 def _one_seed_per_slot(cache: DecodeCache) -> DecodeCache:
     """Folds the (I, M) sequences of each member into slots (I*M, S=1).
 
-    With the seed consumed before the first step (SEED_MODES), a sequence no longer needs
-    its seed, only its decoding state, so sequences can be reordered freely.
+    With the seed consumed before the first step (SEQUENTIAL_SEED_MODES), a sequence no
+    longer needs its seed, only its decoding state, so sequences can be reordered freely.
     """
     layers = tuple(
         tuple(t.flatten(1, 2).unsqueeze(2) for t in layer)  # (P, I, M, ...) -> (P, I*M, 1, ...)
@@ -179,15 +268,16 @@ def _gather_slots(cache: DecodeCache, order: Tensor) -> DecodeCache:
     return DecodeCache(cache.policy_seed, layers, cache.position)
 
 
-def _index(state: GridState, rows: np.ndarray) -> GridState:
-    return GridState(*(field[rows] for field in state))
+def _index(state: NamedTuple, rows: np.ndarray) -> NamedTuple:
+    """The episodes `rows` of a batched state (a NamedTuple of arrays)."""
+    return type(state)(*(field[rows] for field in state))
 
 
-def _assign(state: GridState, rows: np.ndarray, values: GridState) -> GridState:
+def _assign(state: NamedTuple, rows: np.ndarray, values: NamedTuple) -> NamedTuple:
     """A copy of `state` with `rows` replaced (repeated rows are finished: equal values)."""
     fields = []
     for field, value in zip(state, values, strict=True):
         field = field.copy()
         field[rows] = value
         fields.append(field)
-    return GridState(*fields)
+    return type(state)(*fields)

@@ -1,10 +1,12 @@
-"""Training a seeded transformer on the grid world with an evolution strategy.
+"""Training a seeded transformer on any env with an evolution strategy.
 
-A generation: the ES asks for P candidates; every candidate plays every treasure cell under
-the same M policy seeds (common random numbers); its fitness is minus the q-norm over cells
-of its seed-averaged loss (the number of steps, i.e. minus the return); the ES is told.
-q = inf over all cells is the paper's exact oblivious adversary (`q_R`), q = 1 is ERM
-(`E_R`); a fixed policy seed drawn once gives the `r0` variants.
+A generation: the ES asks for P candidates; every candidate plays the same I instances under
+the same M policy seeds (common random numbers); its fitness is minus the q-norm over
+instances of its seed-averaged loss `max_return - return` (for the grid world, the number of
+steps), reported in return units; the ES is told. With q = inf over every instance this is
+the exact oblivious adversary (`q_R`), q = 1 is ERM (`E_R`); a fixed policy seed drawn once
+gives the `r0` variants. Small instance spaces (the grid world's treasure cells) are played
+whole every generation; larger ones are sampled afresh each generation from the run's own RNG.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import torch
 from torch import Tensor
 
 import randgym  # noqa: F401  (registers the envs)
-from agents.evolution.engine import RolloutEngine
+from agents.evolution.engine import Player, RolloutEngine
 from agents.evolution.es import (
     CMAES,
     PEPG,
@@ -34,10 +36,15 @@ from agents.evolution.es import (
 from agents.evolution.evaluators import Evaluator, LocalEvaluator
 from agents.models.population import flatten_parameters
 from agents.models.presets import preset
-from agents.models.transformer import SeededTransformer
+from agents.models.transformer import SeededTransformer, TransformerConfig
 from agents.runs.checkpoint import load_checkpoint, save_checkpoint
 from agents.supervised.qnorm import q_norm
-from agents.tasks.grid.tokenizer import GridTokenizer
+from agents.tasks.coloring.player import ColoringPlayer
+from agents.tasks.grid.player import GridPlayer
+from agents.tasks.recall.player import RecallPlayer
+from randgym.envs.associative_recall.env import AssociativeRecallEnv
+from randgym.envs.batching import batch_stack
+from randgym.envs.graph_coloring.env import GraphColoringEnv
 from randgym.envs.grid_explore.env import GridExploreEnv
 
 ALGORITHMS: dict[str, tuple[type[EvolutionStrategy], type]] = {
@@ -47,20 +54,32 @@ ALGORITHMS: dict[str, tuple[type[EvolutionStrategy], type]] = {
 }
 
 
+# env class -> how a model plays it and its model preset (until the task registry does this)
+_PLAYERS: dict[type, tuple[type, str]] = {
+    GridExploreEnv: (GridPlayer, "grid"),
+    AssociativeRecallEnv: (RecallPlayer, "recall"),
+    GraphColoringEnv: (ColoringPlayer, "coloring"),
+}
+_PRESET_SIZES = {"grid": "input_dim", "recall": "n_pairs", "coloring": "n_vertices"}
+MAX_ENUMERATED = 4096  # most instances played whole every generation (instances=None)
+EVAL_SEED = 12345  # seeds the policy seeds (and sampled instances) of evaluations
+
+
 @dataclass(frozen=True)
 class EvolveConfig:
-    """Everything that defines an ES run on the grid world (saved with its checkpoints)."""
+    """Everything that defines an ES run (saved with its checkpoints)."""
 
     env_id: str = "RandAlg/GridExplore-v0"
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"size": 5}
-    model: dict[str, Any] = field(default_factory=dict)  # overrides of the "grid" preset
-    visited_map: bool = True  # tokens carry the phase's visited map (see GridTokenizer)
+    model: dict[str, Any] = field(default_factory=dict)  # overrides of the env's model preset
+    player: dict[str, Any] = field(default_factory=dict)  # e.g. {"visited_map": False} (grid)
+    instances: int | None = None  # per generation: None = all of them, K = K fresh samples
     algorithm: str = "pepg"  # "pepg" | "cma" | "openes"
     es: dict[str, Any] = field(default_factory=dict)  # the algorithm's config fields
-    q: float = math.inf  # norm over treasure cells: 1 = ERM (E_R), inf = worst case (q_R)
-    m: int = 10  # policy seeds per generation, shared by all candidates and cells
+    q: float = math.inf  # norm over instances: 1 = ERM (E_R), inf = worst case (q_R)
+    m: int = 10  # policy seeds per generation, shared by all candidates and instances
     fixed_seed: bool = False  # one policy seed drawn once (the r0 variants) instead of m fresh
-    seed: int = 0  # seeds the initial weights, the ES and the policy seeds
+    seed: int = 0  # seeds the initial weights, the ES, the policy seeds and the instances
     generations: int = 200  # ES generations of the run
     chunk_size: int | None = None  # most candidates evaluated at once (memory bound)
 
@@ -69,6 +88,13 @@ class EvolveConfig:
             raise ValueError(f"q={self.q!r} is invalid; expected 1 <= q <= inf")
         if not isinstance(self.m, int) or self.m < 1:
             raise ValueError(f"m={self.m!r} is invalid; expected a positive integer")
+        if self.instances is not None and (
+            isinstance(self.instances, bool) or not isinstance(self.instances, int)
+            or self.instances < 1
+        ):  # fmt: skip
+            raise ValueError(
+                f"instances={self.instances!r} is invalid; expected a positive integer or None"
+            )
         if not isinstance(self.generations, int) or self.generations < 1:
             raise ValueError(f"generations={self.generations!r} must be a positive integer")
         if self.algorithm not in ALGORITHMS:
@@ -99,33 +125,70 @@ PRESETS: dict[str, EvolveConfig] = {
     # the paper's PEPG and model (Table 3); 25k generations take days on a CPU
     "paper": EvolveConfig(
         es={"popsize": 300, "center_lr": 0.01, "std_lr": 0.01, "sigma_init": 0.03},
-        visited_map=False,
+        player={"visited_map": False},
         generations=25_000,
     ),
 }
 
 
-def make_env(config: EvolveConfig) -> GridExploreEnv:
-    """The single env of the run, refusing envs the grid policy cannot play."""
+def make_env(config: EvolveConfig) -> gym.Env:
+    """The single (unwrapped) env of the run, refusing envs no player can play."""
     try:
         env = gym.make(config.env_id, **config.env_kwargs).unwrapped
     except gym.error.Error as error:
         raise ValueError(f"env {config.env_id!r} cannot be made: {error}") from error
-    if not isinstance(env, GridExploreEnv):
+    if type(env) not in _PLAYERS:
+        known = sorted(env_class.__name__ for env_class in _PLAYERS)
         raise ValueError(
-            f"env {config.env_id!r} is a {type(env).__name__}; the ES trainer plays "
-            "GridExploreEnv-like envs (RandAlg/GridExplore-v0)"
+            f"env {config.env_id!r} is a {type(env).__name__}; the ES trainer plays {known}"
         )
     return env
 
 
-def fitness_from_returns(returns: Tensor, q: float) -> Tensor:
-    """Fitness (P,) of returns (P, I, M): minus the q-norm over cells of the mean steps."""
-    return -torch.vmap(q_norm, in_dims=(0, None))(-returns, q)
+def make_player(env: gym.Env, options: dict[str, Any]) -> Player:
+    """How a model plays `env`, with the player's `options`."""
+    player_class, _ = _PLAYERS[type(env)]
+    try:
+        return player_class(env, **options)
+    except TypeError as error:
+        raise ValueError(
+            f"player options {options!r} are invalid for {player_class.__name__}: {error}"
+        ) from error
 
 
-class GridEvolution:
-    """One ES run: the model, the rollout engine, the ES and the policy-seed stream.
+def model_config(env: gym.Env, player: Player, overrides: dict[str, Any]) -> TransformerConfig:
+    """The env's preset model sized for `player`, with field `overrides` (not of the sizes)."""
+    name = _PLAYERS[type(env)][1]
+    size_name = _PRESET_SIZES[name]
+    sizes = {"input_dim": player.input_dim, "output_dim": player.output_dim}
+    size = sizes[size_name] if size_name in sizes else getattr(env.dynamics, size_name)
+    return preset(name, **{"max_len": player.length, **overrides, **sizes, size_name: size})
+
+
+def every_instance(env: gym.Env, env_id: str) -> Any:
+    """The whole instance space of `env` as one batch, if it is small enough to play it all."""
+    count = env.generator.num_instances
+    if count is None or count > MAX_ENUMERATED:
+        raise ValueError(
+            f"env {env_id!r} has {'infinitely many' if count is None else f'{count:,}'} "
+            f"instances, more than the {MAX_ENUMERATED} played whole every generation: set "
+            "instances=K to play K fresh samples per generation"
+        )
+    return batch_stack(list(env.generator.instances()))
+
+
+def fitness_from_returns(returns: Tensor, q: float, max_return: float = 0.0) -> Tensor:
+    """Fitness (P,) of returns (P, I, M), in return units.
+
+    It is `max_return` minus the q-norm over instances of the seed-averaged loss
+    `max_return - return` (q = inf: the worst instance's mean return; q = 1: the mean return).
+    """
+    losses = max_return - returns
+    return max_return - torch.vmap(q_norm, in_dims=(0, None))(losses, q)
+
+
+class Evolution:
+    """One ES run: the model, the rollout engine, the ES, the policy-seed and instance streams.
 
     Args:
         config: The run's configuration.
@@ -135,67 +198,83 @@ class GridEvolution:
     def __init__(self, config: EvolveConfig, evaluator: Evaluator | None = None) -> None:
         self.config = config
         env = make_env(config)
-        if config.q > 1 and max(env.dynamics.step_reward, env.dynamics.find_reward) > 0:
-            raise ValueError("q > 1 needs non-negative losses: use step and find rewards <= 0")
-        self.dynamics = env.dynamics
-        self.cells = np.stack(list(env.generator.instances()))  # (I, 2): every treasure cell
-        self.tokenizer = GridTokenizer(env.dynamics.size, env.dynamics.n_phases, config.visited_map)
-        max_len = env.dynamics.horizon * env.dynamics.n_phases
-        model_config = preset(
-            "grid", **{"max_len": max_len, **config.model, "input_dim": self.tokenizer.dim}
+        self.dynamics, self.generator = env.dynamics, env.generator
+        self.player = make_player(env, config.player)
+        self.model = SeededTransformer(
+            model_config(env, self.player, config.model),
+            torch.Generator().manual_seed(config.seed),
         )
-        self.model = SeededTransformer(model_config, torch.Generator().manual_seed(config.seed))
-        engine = RolloutEngine(self.model, self.dynamics, self.tokenizer)
-        self.evaluator = evaluator or LocalEvaluator(engine, config.chunk_size)
-        self.engine = engine
+        self.engine = RolloutEngine(self.model, self.dynamics, self.player)
+        self.evaluator = evaluator or LocalEvaluator(self.engine, config.chunk_size)
         es_class, es_config_class = ALGORITHMS[config.algorithm]
         x0 = flatten_parameters(self.model)
         self.es = es_class(x0, es_config_class(**config.es), seed=config.seed)
         self.seed_generator = torch.Generator().manual_seed(config.seed + 1)
-        self.fixed_policy_seed = self.model.sample_policy_seed(1, self.seed_generator)
+        self.fixed_policy_seed = self._policy_seeds(1, self.seed_generator)
+        self.instance_rng = np.random.default_rng(config.seed + 2)
+        if config.instances is None:
+            self.evaluation_instances = every_instance(env, config.env_id)
+        else:
+            eval_rng = np.random.default_rng(EVAL_SEED)
+            self.evaluation_instances = self.generator.sample_batch(eval_rng, config.instances)
+
+    def _policy_seeds(self, n: int, generator: torch.Generator) -> Tensor:
+        return self.model.sample_policy_seed(n, generator, length=self.player.length)
 
     def policy_seeds(self) -> Tensor:
         """This generation's M policy seeds (the fixed one, repeated, for r0 runs)."""
         if self.config.fixed_seed:
             return self.fixed_policy_seed
-        return self.model.sample_policy_seed(self.config.m, self.seed_generator)
+        return self._policy_seeds(self.config.m, self.seed_generator)
+
+    def generation_instances(self) -> Any:
+        """This generation's instances: all of them, or `config.instances` fresh samples."""
+        if self.config.instances is None:
+            return self.evaluation_instances
+        return self.generator.sample_batch(self.instance_rng, self.config.instances)
 
     def step(self) -> dict[str, float]:
         """Runs one generation; returns its metrics."""
         candidates = self.es.ask()
-        returns = self.evaluator.returns(candidates, self.cells, self.policy_seeds())
-        fitness = fitness_from_returns(returns, self.config.q)
+        instances = self.generation_instances()
+        returns = self.evaluator.returns(candidates, instances, self.policy_seeds())
+        fitness = fitness_from_returns(returns, self.config.q, self.player.max_return)
         self.es.tell(fitness)
-        per_cell = returns.mean(dim=2)  # (P, I): seed-averaged return
+        per_instance = returns.mean(dim=2)  # (P, I): seed-averaged return
         return {
             **self.es.metrics,
             "return_mean": returns.mean().item(),
-            "worst_case_best": per_cell.min(dim=1).values.max().item(),
+            "worst_case_best": per_instance.min(dim=1).values.max().item(),
         }
 
-    def evaluation_seeds(self, n_seeds: int, eval_seed: int = 12345) -> Tensor:
+    def evaluation_seeds(self, n_seeds: int) -> Tensor:
         """Policy seeds to evaluate the center with: n fresh ones, the fixed one for r0 runs."""
         if self.config.fixed_seed:
             return self.fixed_policy_seed
-        return self.model.sample_policy_seed(n_seeds, torch.Generator().manual_seed(eval_seed))
+        return self._policy_seeds(n_seeds, torch.Generator().manual_seed(EVAL_SEED))
 
     def center_returns(self, n_seeds: int) -> Tensor:
-        """Returns (I, n_seeds) of the ES center on every cell under `evaluation_seeds`."""
+        """Returns (I, n_seeds) of the ES center on `evaluation_instances`."""
         seeds = self.evaluation_seeds(n_seeds)
-        return self.evaluator.returns(self.es.center[None], self.cells, seeds)[0]
+        return self.evaluator.returns(self.es.center[None], self.evaluation_instances, seeds)[0]
 
     def state_dict(self) -> dict[str, Any]:
-        """The run's state: tensors and numbers only."""
+        """The run's state: tensors and JSON-able values only."""
         es_state = {f"es.{key}": value for key, value in self.es.state_dict().items()}
-        return {**es_state, "seed_generator": self.seed_generator.get_state()}
+        return {
+            **es_state,
+            "seed_generator": self.seed_generator.get_state(),
+            "instance_rng": self.instance_rng.bit_generator.state,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores `state_dict()` (validated by the ES)."""
+        """Restores `state_dict()` (validated by the ES and the RNGs)."""
         prefix = "es."
         self.es.load_state_dict(
             {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
         )
         self.seed_generator.set_state(state["seed_generator"])
+        self.instance_rng.bit_generator.state = state["instance_rng"]
 
     def save(self, path: str | Path, generation: int) -> None:
         """Writes the run's config and state after `generation` generations, atomically."""
@@ -206,7 +285,7 @@ class GridEvolution:
         save_checkpoint(path, tensors, metadata)
 
     @classmethod
-    def load(cls, path: str | Path) -> tuple[GridEvolution, int]:
+    def load(cls, path: str | Path) -> tuple[Evolution, int]:
         """The run saved at `path` and its generation; refuses corrupt or foreign files."""
         tensors, metadata = load_checkpoint(path)
         try:

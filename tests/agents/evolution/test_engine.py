@@ -12,29 +12,39 @@ from agents.evolution.engine import RolloutEngine
 from agents.models.population import flatten_parameters, unflatten_parameters
 from agents.models.presets import preset
 from agents.models.transformer import SeededTransformer
-from agents.tasks.grid.tokenizer import GridTokenizer, GridTransformerPolicy
-from randgym.envs.grid_explore.core import GridDynamics
+from agents.tasks.coloring.player import ColoringPlayer
+from agents.tasks.coloring.task import ColoringTask
+from agents.tasks.grid.player import GridPlayer, GridTransformerPolicy
+from agents.tasks.recall.player import RecallPlayer
+from agents.tasks.recall.task import RecallTask
+from randgym.envs.batching import batch_index
 
+GRID = gym.make("RandAlg/GridExplore-v0").unwrapped
 CELLS = np.array([(4, 4), (1, 0), (2, 3)])
+TINY = {"width": 16, "n_heads": 2, "key_size": 4}
 
 
-def tiny_model(attention: str, tokenizer: GridTokenizer, seed: int = 0) -> SeededTransformer:
-    config = preset(
-        "grid", input_dim=tokenizer.dim, width=16, n_heads=2, key_size=4, seed_dim=8,
-        attention=attention,
-    )  # fmt: skip
+def tiny_model(attention: str, player: GridPlayer, seed: int = 0) -> SeededTransformer:
+    config = preset("grid", input_dim=player.input_dim, seed_dim=8, attention=attention, **TINY)
     return SeededTransformer(config, torch.Generator().manual_seed(seed)).double()
 
 
 def population(model: SeededTransformer, size: int, scale: float = 0.5) -> torch.Tensor:
     center = flatten_parameters(model)
     noise = torch.randn(size, center.numel(), generator=torch.Generator().manual_seed(1))
-    return center + scale * noise.double()
+    return center + scale * noise.to(center.dtype)
 
 
-def play_gym_episode(model, tokenizer, policy_seed, cell) -> tuple[float, list]:
+def member_model(model: SeededTransformer, params: torch.Tensor) -> SeededTransformer:
+    """A copy of `model` with the flat parameters `params`."""
+    copy = SeededTransformer(model.config).to(params.dtype)
+    copy.load_state_dict(unflatten_parameters(copy, params))
+    return copy
+
+
+def play_gym_episode(model, player, policy_seed, cell) -> tuple[float, list]:
     env = gym.make("RandAlg/GridExplore-v0")
-    policy = GridTransformerPolicy(model, tokenizer, policy_seed)
+    policy = GridTransformerPolicy(model, player, policy_seed)
     obs, _ = env.reset(options={"instance": cell})
     total, cells, done = 0.0, [], False
     while not done:
@@ -46,30 +56,94 @@ def play_gym_episode(model, tokenizer, policy_seed, cell) -> tuple[float, list]:
 
 @pytest.mark.parametrize("attention", ["softmax", "linear"])
 @pytest.mark.parametrize("visited_map", [False, True])
-def test_engine_equals_single_env_play(attention, visited_map):
-    tokenizer = GridTokenizer(visited_map=visited_map)
-    model = tiny_model(attention, tokenizer)
+def test_grid_engine_equals_single_env_play(attention, visited_map):
+    player = GridPlayer(GRID, visited_map=visited_map)
+    model = tiny_model(attention, player)
     params = population(model, 3)
     seeds = model.sample_policy_seed(2, torch.Generator().manual_seed(2))
-    engine = RolloutEngine(model, GridDynamics(), tokenizer)
+    engine = RolloutEngine(model, GRID.dynamics, player)
     rollouts = engine.play(params, CELLS, seeds, record=True)
     assert rollouts.returns.shape == (3, len(CELLS), 2)
     for member in range(3):
-        member_model = tiny_model(attention, tokenizer)
-        member_model.load_state_dict(unflatten_parameters(member_model, params[member]))
+        single = member_model(model, params[member])
         for i, cell in enumerate(CELLS):
             for j in range(2):
-                total, cells = play_gym_episode(member_model, tokenizer, seeds[j], cell)
+                total, cells = play_gym_episode(single, player, seeds[j], cell)
                 assert rollouts.returns[member, i, j].item() == total
-                steps = len(cells)
-                recorded = rollouts.positions[:steps, member, i, j]
+                recorded = rollouts.positions[: len(cells), member, i, j]
                 assert [tuple(c) for c in recorded] == cells
 
 
+def one_shot_engine_equals_single_env(env, player, config, logits_of) -> torch.Tensor:
+    """Engine returns (P, I, M) against `env.step` of each member's own forward, per seed."""
+    model = SeededTransformer(config, torch.Generator().manual_seed(0)).double()
+    params = population(model, 3, scale=1.0)
+    seeds = model.sample_policy_seed(4, torch.Generator().manual_seed(2), length=player.length)
+    instances = env.unwrapped.generator.sample_batch(np.random.default_rng(3), 5)
+    rollouts = RolloutEngine(model, env.unwrapped.dynamics, player).play(params, instances, seeds)
+    assert rollouts.returns.shape == (3, 5, 4)
+    for member in range(3):
+        single = member_model(model, params[member])
+        for i in range(5):
+            instance = batch_index(instances, i)
+            for j in range(4):
+                env.reset(options={"instance": instance})
+                with torch.no_grad():
+                    action = logits_of(single, instance, seeds[j : j + 1])
+                _, reward, terminated, _, _ = env.step(action)
+                assert terminated and rollouts.returns[member, i, j].item() == reward
+    return rollouts.returns
+
+
+def test_recall_engine_equals_single_env_play():
+    task = RecallTask(n_pairs=4, value_bits=3)
+
+    def logits_of(model, instance, seed):  # the supervised task's own path: forward_last
+        batch = task.batch({k: np.asarray(v)[None] for k, v in instance.items()})
+        return (task.logits(model, batch, seed)[0, 0] > 0).numpy().astype(np.int8)
+
+    config = task.model_config(**TINY)
+    env = gym.make("RandAlg/AssociativeRecall-v0", n_pairs=4, value_bits=3)
+    player = RecallPlayer(env.unwrapped)
+    returns = one_shot_engine_equals_single_env(env, player, config, logits_of)
+    assert returns.unique().numel() == 2  # some right, some wrong answers
+
+
+def test_coloring_engine_equals_single_env_play():
+    task = ColoringTask(n_vertices=6)
+
+    def logits_of(model, instance, seed):  # the supervised task's adjacency-masked forward
+        batch = task.batch(np.asarray(instance)[None])
+        return task.predict(task.logits(model, batch, seed))[0, 0].numpy()
+
+    config = task.model_config(**TINY)
+    env = gym.make("RandAlg/GraphColoring-v0", n_vertices=6)
+    player = ColoringPlayer(env.unwrapped)
+    returns = one_shot_engine_equals_single_env(env, player, config, logits_of)
+    assert returns.unique().numel() == 2  # some proper, some improper colorings
+
+
+def test_one_shot_record_traces_the_actions():
+    env = gym.make("RandAlg/GraphColoring-v0", n_vertices=5).unwrapped
+    player = ColoringPlayer(env)
+    model = SeededTransformer(preset("coloring", n_vertices=5, **TINY))
+    seeds = model.sample_policy_seed(2, torch.Generator().manual_seed(0), length=5)
+    graphs = env.generator.sample_batch(np.random.default_rng(0), 3)
+    engine = RolloutEngine(model, env.dynamics, player)
+    rollouts = engine.play(population(model, 2), graphs, seeds, record=True)
+    colorings = rollouts.trace["colorings"]
+    assert colorings.shape == (1, 2, 3, 2, 5)
+    for member, graph, seed in np.ndindex(2, 3, 2):
+        proper = env.dynamics.step(
+            env.dynamics.reset(graphs[graph][None]), colorings[0, member, graph, seed][None]
+        ).reward[0]
+        assert rollouts.returns[member, graph, seed].item() == proper
+
+
 def test_returns_vary_across_seeds_and_members():
-    tokenizer = GridTokenizer()
-    model = tiny_model("softmax", tokenizer)
-    engine = RolloutEngine(model, GridDynamics(), tokenizer)
+    player = GridPlayer(GRID)
+    model = tiny_model("softmax", player)
+    engine = RolloutEngine(model, GRID.dynamics, player)
     seeds = model.sample_policy_seed(4, torch.Generator().manual_seed(3))
     returns = engine.play(population(model, 4, 2.0), CELLS, seeds).returns
     assert returns.unique().numel() > 1
@@ -77,10 +151,17 @@ def test_returns_vary_across_seeds_and_members():
 
 
 def test_engine_refuses_a_model_that_cannot_play():
-    tokenizer = GridTokenizer()
-    wrong = SeededTransformer(preset("grid", input_dim=tokenizer.dim + 1, width=8, n_heads=1))
+    player = GridPlayer(GRID)
+    wrong = SeededTransformer(preset("grid", input_dim=player.input_dim + 1, width=8, n_heads=1))
     with pytest.raises(ValueError, match="input_dim"):
-        RolloutEngine(wrong, GridDynamics(), tokenizer)
-    short = SeededTransformer(preset("grid", input_dim=tokenizer.dim, max_len=10))
+        RolloutEngine(wrong, GRID.dynamics, player)
+    short = SeededTransformer(preset("grid", input_dim=player.input_dim, max_len=10))
     with pytest.raises(ValueError, match="max_len"):
-        RolloutEngine(short, GridDynamics(), tokenizer)
+        RolloutEngine(short, GRID.dynamics, player)
+    bits = SeededTransformer(preset("grid", input_dim=player.input_dim, seed_mode="shared_bits"))
+    with pytest.raises(ValueError, match="seed_mode='shared_bits'"):
+        RolloutEngine(bits, GRID.dynamics, player)
+    recall = SeededTransformer(preset("recall", n_pairs=4, **TINY))
+    coloring = gym.make("RandAlg/GraphColoring-v0", n_vertices=4).unwrapped
+    with pytest.raises(ValueError, match="output_dim=3"):
+        RolloutEngine(recall, GRID.dynamics, ColoringPlayer(coloring))

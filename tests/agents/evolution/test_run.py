@@ -1,20 +1,37 @@
-"""ES training on the grid world: fitness, configuration errors, checkpoints and resume."""
+"""ES training on any env: fitness, instances, configuration errors, checkpoints and resume."""
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
-from agents.evolution.run import EvolveConfig, GridEvolution, fitness_from_returns
+from agents.evolution.evaluators import LocalEvaluator
+from agents.evolution.run import Evolution, EvolveConfig, fitness_from_returns
 
 TINY_MODEL = {"width": 8, "n_heads": 1, "key_size": 4, "seed_dim": 4, "mlp": False}
+RECALL = {"env_id": "RandAlg/AssociativeRecall-v0", "env_kwargs": {"n_pairs": 4, "value_bits": 2}}
+COLORING = {"env_id": "RandAlg/GraphColoring-v0", "env_kwargs": {"n_vertices": 5}}
 
 
 def tiny(**overrides) -> EvolveConfig:
     fields = {"model": TINY_MODEL, "es": {"popsize": 6}, "m": 2, "generations": 4}
     return EvolveConfig(**{**fields, **overrides})
+
+
+class RecordingEvaluator(LocalEvaluator):
+    """A local evaluator that keeps what it was asked and what it answered."""
+
+    def __init__(self, engine) -> None:
+        super().__init__(engine)
+        self.calls = []
+
+    def returns(self, candidates, instances, policy_seeds):
+        returns = super().returns(candidates, instances, policy_seeds)
+        self.calls.append((instances, returns))
+        return returns
 
 
 def test_fitness_is_minus_the_q_norm_of_mean_steps():
@@ -33,11 +50,22 @@ def test_fitness_is_minus_the_q_norm_of_mean_steps():
     torch.testing.assert_close(two, expected)
 
 
+def test_fitness_of_0_1_rewards_is_in_return_units():
+    returns = torch.tensor([[[1.0, 0.0], [1.0, 1.0]], [[0.0, 0.0], [1.0, 1.0]]])  # (2, 2, 2)
+    # losses 1 - return: seed-averaged 0.5, 0 and 1, 0
+    torch.testing.assert_close(fitness_from_returns(returns, math.inf, 1.0), torch.tensor([0.5, 0]))
+    torch.testing.assert_close(fitness_from_returns(returns, 1.0, 1.0), torch.tensor([0.75, 0.5]))
+    two = fitness_from_returns(returns, 2.0, 1.0)
+    torch.testing.assert_close(two, 1 - torch.tensor([0.125, 0.5]).sqrt())
+
+
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
         ({"q": 0.5}, "q=0.5"),
         ({"m": 0}, "m=0"),
+        ({"instances": 0}, "instances=0"),
+        ({"instances": True}, "instances=True"),
         ({"generations": 0}, "generations=0"),
         ({"algorithm": "sgd"}, "algorithm='sgd'"),
     ],
@@ -47,48 +75,94 @@ def test_bad_configs_are_refused(overrides, message):
         tiny(**overrides)
 
 
-def test_envs_the_policy_cannot_play_are_refused():
-    with pytest.raises(ValueError, match="GridExplore"):
-        GridEvolution(tiny(env_id="RandAlg/AssociativeRecall-v0"))
+def test_envs_and_options_that_cannot_be_played_are_refused():
+    with pytest.raises(ValueError, match="CartPoleEnv; the ES trainer plays"):
+        Evolution(tiny(env_id="CartPole-v1"))
     with pytest.raises(ValueError, match="cannot be made"):
-        GridEvolution(tiny(env_id="RandAlg/Nowhere-v0"))
-    with pytest.raises(ValueError, match="non-negative losses"):
-        GridEvolution(tiny(env_kwargs={"find_reward": 1.0}))
+        Evolution(tiny(env_id="RandAlg/Nowhere-v0"))
+    with pytest.raises(ValueError, match="set instances=K"):
+        Evolution(tiny(env_id="RandAlg/AssociativeRecall-v0"))
+    with pytest.raises(ValueError, match="181,440 instances"):
+        Evolution(tiny(env_id="RandAlg/GraphColoring-v0"))
+    with pytest.raises(ValueError, match="visited_map=1"):
+        Evolution(tiny(player={"visited_map": 1}))
+    with pytest.raises(ValueError, match="player options .* ColoringPlayer"):
+        Evolution(tiny(**COLORING, player={"visited_map": True}))
 
 
 def test_odd_population_is_refused_for_pepg():
     with pytest.raises(ValueError, match="popsize=7"):
-        GridEvolution(tiny(es={"popsize": 7}))
+        Evolution(tiny(es={"popsize": 7}))
 
 
-def test_generations_are_deterministic_and_resume_exactly(tmp_path):
-    straight = GridEvolution(tiny())
+def test_small_instance_spaces_are_played_whole():
+    run = Evolution(tiny(**COLORING))
+    assert run.evaluation_instances.shape == (12, 5, 5)  # the (5 - 1)! / 2 cycles on 5 vertices
+    assert run.generation_instances() is run.evaluation_instances
+
+
+def test_fitness_is_the_q_norm_over_fresh_instances_per_generation():
+    run = Evolution(tiny(**RECALL, instances=16, q=2.0))
+    run.evaluator = evaluator = RecordingEvaluator(run.engine)
+    metrics = [run.step() for _ in range(2)]
+    (first, returns), (second, _) = evaluator.calls
+    assert first["values"].shape == (16, 4, 2) and first["query"].shape == (16,)
+    assert not np.array_equal(first["values"], second["values"])  # fresh every generation
+    assert returns.shape == (6, 16, 2) and set(returns.unique().tolist()) <= {0.0, 1.0}
+    fitness = fitness_from_returns(returns, 2.0, 1.0)
+    assert metrics[0]["fitness_max"] == pytest.approx(fitness.max().item())
+    assert metrics[0]["fitness_mean"] == pytest.approx(fitness.mean().item())
+
+
+@pytest.mark.parametrize(
+    ("env", "n_instances"),
+    [({}, 24), ({**RECALL, "instances": 8}, 8), ({**COLORING, "instances": 8}, 8), (COLORING, 12)],
+)
+def test_a_few_generations_train_on_every_env(env, n_instances):
+    es = {"popsize": 6, "sigma_init": 0.5}  # an initial model colors every vertex alike
+    run = Evolution(tiny(**env, q=1.0, es=es))  # ERM: the worst case starts out flat
+    start = run.es.center.clone()
+    for _ in range(2):
+        metrics = run.step()
+    assert all(math.isfinite(value) for value in metrics.values())
+    assert not torch.equal(run.es.center, start)
+    assert run.center_returns(3).shape == (n_instances, 3)
+
+
+SAMPLED_COLORING = {**COLORING, "instances": 8, "q": 1.0, "es": {"popsize": 6, "sigma_init": 0.5}}
+
+
+@pytest.mark.parametrize("env", [{}, SAMPLED_COLORING])
+def test_generations_are_deterministic_and_resume_exactly(env, tmp_path):
+    config = tiny(**env)
+    straight = Evolution(config)
     for _ in range(4):
         straight.step()
-    first = GridEvolution(tiny())
+    first = Evolution(config)
     for _ in range(2):
         first.step()
     first.save(tmp_path / "checkpoint.pt", 2)
-    resumed, generation = GridEvolution.load(tmp_path / "checkpoint.pt")
-    assert generation == 2 and resumed.config == tiny()
+    resumed, generation = Evolution.load(tmp_path / "checkpoint.pt")
+    assert generation == 2 and resumed.config == config
     for _ in range(2):
         resumed.step()
     torch.testing.assert_close(resumed.es.center, straight.es.center, rtol=0, atol=0)
     assert torch.equal(resumed.policy_seeds(), straight.policy_seeds())
+    assert np.array_equal(resumed.generation_instances(), straight.generation_instances())
 
 
 def test_corrupt_checkpoint_is_refused(tmp_path):
-    run = GridEvolution(tiny())
+    run = Evolution(tiny())
     run.step()
     run.save(tmp_path / "checkpoint.pt", 1)
     data = (tmp_path / "checkpoint.pt").read_bytes()
     (tmp_path / "checkpoint.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(ValueError, match="corrupt"):
-        GridEvolution.load(tmp_path / "checkpoint.pt")
+        Evolution.load(tmp_path / "checkpoint.pt")
 
 
 def test_fixed_seed_runs_use_one_seed_for_every_generation():
-    run = GridEvolution(tiny(fixed_seed=True))
+    run = Evolution(tiny(fixed_seed=True))
     assert torch.equal(run.policy_seeds(), run.policy_seeds())
     assert run.policy_seeds().shape[0] == 1
     assert run.center_returns(50).shape == (24, 1)
@@ -96,7 +170,7 @@ def test_fixed_seed_runs_use_one_seed_for_every_generation():
 
 def test_pepg_improves_the_average_return():
     es = {"popsize": 16, "sigma_init": 0.1, "center_lr": 0.05}
-    run = GridEvolution(tiny(es=es, q=1.0, m=2))
+    run = Evolution(tiny(es=es, q=1.0, m=2))
     before = run.center_returns(8).mean().item()
     for _ in range(30):
         run.step()
@@ -105,10 +179,10 @@ def test_pepg_improves_the_average_return():
 
 @pytest.mark.parametrize("algorithm", ["cma", "openes"])
 def test_other_algorithms_run_and_resume(algorithm, tmp_path):
-    run = GridEvolution(tiny(algorithm=algorithm))
+    run = Evolution(tiny(algorithm=algorithm))
     run.step()
     run.save(tmp_path / "checkpoint.pt", 1)
-    resumed, _ = GridEvolution.load(tmp_path / "checkpoint.pt")
+    resumed, _ = Evolution.load(tmp_path / "checkpoint.pt")
     run.step()
     resumed.step()
     torch.testing.assert_close(resumed.es.center, run.es.center, rtol=0, atol=0)
