@@ -14,13 +14,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from agents.models.transformer import SeededTransformer
-from agents.tasks import Task
+
+if TYPE_CHECKING:  # the tasks import these metrics: no import cycle at run time
+    from agents.tasks import SupervisedTask
 
 MAJORITY = (5, 31)
 SCORES = ("success", *(f"majority_{k}" for k in MAJORITY), "sampled")  # higher is better
@@ -56,7 +59,7 @@ def seed_subsets(n_seeds: int, k: int, draws: int, generator: torch.Generator) -
 
 
 def majority_success(
-    task: Task, prediction: Tensor, batch: dict[str, Tensor], subsets: Tensor
+    task: SupervisedTask, prediction: Tensor, batch: dict[str, Tensor], subsets: Tensor
 ) -> Tensor:
     """Per instance, the share of seed subsets whose majority vote is correct.
 
@@ -79,7 +82,7 @@ def majority_success(
 
 @torch.no_grad()
 def score_instances(
-    task: Task,
+    task: SupervisedTask,
     model: SeededTransformer,
     batch: dict[str, Tensor],
     policy_seed: Tensor,
@@ -139,13 +142,16 @@ def report(per_instance: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:
     }
 
 
-def format_table(summary: dict[str, dict[str, float]], title: str = "") -> str:
-    """A plain-text table: one row per metric, columns average, 95th percentile, worst."""
+def format_table(
+    summary: dict[str, dict[str, float]], title: str = "", label: str = "metric", digits: int = 4
+) -> str:
+    """A plain-text table: one row per name, columns average, 95th percentile, worst."""
     lines = [title] if title else []
-    lines.append(f"{'metric':<14}{'average':>10}{'95th pct':>10}{'worst':>10}")
+    width = max(len(label), *(len(name) for name in summary)) + 2
+    lines.append(f"{label:<{width}}{'average':>10}{'95th pct':>10}{'worst':>10}")
     for name, row in summary.items():
-        cells = "".join(f"{row[key]:>10.4f}" for key in ("average", "p95", "worst"))
-        lines.append(f"{name:<14}{cells}")
+        cells = "".join(f"{row[key]:>10.{digits}f}" for key in ("average", "p95", "worst"))
+        lines.append(f"{name:<{width}}{cells}")
     return "\n".join(lines)
 
 

@@ -23,9 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode
 import randgym  # noqa: F401
 from agents.evolution.engine import RolloutEngine
 from agents.models.population import flatten_parameters
-from agents.models.presets import preset
 from agents.models.transformer import SeededTransformer
 from agents.runs.runtime import keep_freed_memory
+from agents.tasks import GridTask
 from agents.tasks.grid.player import GridPlayer, GridTransformerPolicy
 from benchmarks.machine import describe
 from benchmarks.matmul_peak import peak_gflops
@@ -70,7 +70,8 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     env = gym.make("RandAlg/GridExplore-v0").unwrapped
     player, dynamics = GridPlayer(env, visited_map=False), env.dynamics
-    config = preset("grid", input_dim=player.input_dim, attention=args.attention)
+    options = {"visited_map": False}
+    config = GridTask().model_config(player_options=options, attention=args.attention)
     generator = torch.Generator().manual_seed(0)
     model = SeededTransformer(config, generator)
     engine = RolloutEngine(model, dynamics, player)

@@ -15,7 +15,6 @@ gradient that is not finite stops the run with the last good checkpoint kept.
 from __future__ import annotations
 
 import dataclasses
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ from agents.models.transformer import SeededTransformer
 from agents.runs.checkpoint import load_model, save_model
 from agents.runs.cli import flag, parse
 from agents.runs.folder import RunFolder, default_run_dir
+from agents.runs.interrupt import StopRequest
 from agents.runs.logger import RunLogger
 from agents.supervised.trainer import VARIANTS, Diverged, TrainConfig, Trainer
 from agents.tasks import SupervisedTask, make_task, supervised_tasks, task_class
@@ -124,18 +124,6 @@ def save(path: Path, trainer: Trainer, task: SupervisedTask, args: Args, seconds
     save_model(path, trainer.model, metadata, tensors)
 
 
-class StopRequest:
-    """Turns the first Ctrl-C into a request to stop after the current step."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        signal.signal(signal.SIGINT, self._request)
-
-    def _request(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops now
-
-
 def run_name(task: SupervisedTask, config: TrainConfig, seed: int) -> str:
     """The default folder name, e.g. ``recall15_q_R_q100_m30_s0``."""
     q = f"_q{config.effective_q:g}" if config.variant.startswith("q") else ""
@@ -177,11 +165,12 @@ def train(out: Path, task: SupervisedTask, trainer: Trainer, args: Args) -> None
     config, start = trainer.config, trainer.step_count
     optional = [f"eval_{k}_{s}" for k in (*SCORES, *COSTS) for s in ("average", "p95")]
     evaluate = evaluation(task, trainer.model, trainer, args)
-    stop, began, cpu_began = StopRequest(), time.time(), time.process_time()
+    began, cpu_began = time.time(), time.process_time()
     print(f"{task.spec} {config.to_dict()}\nmodel {trainer.model.config}\n-> {out}")
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps,
                disable=not args.progress, mininterval=2, smoothing=0.05)  # fmt: skip
-    with RunLogger(out, optional=optional, resume_from_step=start or None) as log:
+    log = RunLogger(out, optional=optional, resume_from_step=start or None)
+    with log, StopRequest() as stop:
         for step in bar:
             try:
                 stats = trainer.step()

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from agents.baselines.grid import serpentine
+from agents.metrics import summarize
 from randgym.envs.grid_explore import TreasureGenerator
 from randgym.envs.validation import check_float, check_int
 
@@ -255,25 +255,27 @@ def grid_references(
     n_phases: int = 2,
     step_reward: float = -1.0,
     find_reward: float = -1.0,
-) -> dict[str, float]:
-    """Worst-case returns of reference algorithms for reports, and the bound for any algorithm.
+) -> dict[str, dict[str, float]]:
+    """Summaries over treasure cells of the exact references: the game value, the best sweep.
 
-    Cached per configuration: the first call for 5 x 5 enumerates 824 paths and solves the LP.
+    Rows are ``summarize``-d expected returns per cell (average, p95, worst): of the LP's best
+    mixture of sweeps (its worst case is the game value) and of the best single sweep. Cached
+    per configuration: the first call for 5 x 5 enumerates 824 paths and solves the LP.
     """
-    return dict(_references(size, horizon, n_phases, step_reward, find_reward))
+    mixture, best = _reference_returns(size, horizon, n_phases, step_reward, find_reward)
+    return {
+        "game value: best mixture of sweeps (LP)": summarize(mixture),
+        "best deterministic sweep (LP)": summarize(best),
+    }
 
 
 @functools.lru_cache(maxsize=8)
-def _references(
+def _reference_returns(
     size: int, horizon: int, n_phases: int, step_reward: float, find_reward: float
-) -> tuple[tuple[str, float], ...]:
-    """The items of `grid_references`, immutable so that the cache cannot be altered."""
-    rewards = (horizon, n_phases, step_reward, find_reward)
-    game = game_value(sweep_returns(size, *rewards))
-    snake = path_returns(np.array([serpentine(size)]), *rewards)
-    return (
-        ("game value (best mixture of sweeps)", game.value),
-        ("best deterministic sweep", game.best_pure_value),
-        ("serpentine sweep", float(snake.min())),
-        ("bound for any algorithm (average return)", average_return_bound(size, *rewards)),
-    )
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cell returns of the best mixture and of the best single sweep (read-only arrays)."""
+    returns = sweep_returns(size, horizon, n_phases, step_reward, find_reward)
+    game = game_value(returns)
+    mixture, best = returns.T @ game.mixture, returns[game.best_pure_index].copy()
+    mixture.flags.writeable = best.flags.writeable = False
+    return mixture, best

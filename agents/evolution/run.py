@@ -35,32 +35,17 @@ from agents.evolution.es import (
 )
 from agents.evolution.evaluators import Evaluator, LocalEvaluator
 from agents.models.population import flatten_parameters
-from agents.models.presets import preset
-from agents.models.transformer import SeededTransformer, TransformerConfig
-from agents.runs.checkpoint import load_checkpoint, save_checkpoint
+from agents.models.transformer import SeededTransformer
+from agents.runs.checkpoint import check_env_id, load_checkpoint, save_checkpoint
 from agents.supervised.qnorm import q_norm
-from agents.tasks.coloring.player import ColoringPlayer
-from agents.tasks.grid.player import GridPlayer
-from agents.tasks.recall.player import RecallPlayer
-from randgym.envs.associative_recall.env import AssociativeRecallEnv
+from agents.tasks import Task, task_for_env
 from randgym.envs.batching import batch_stack
-from randgym.envs.graph_coloring.env import GraphColoringEnv
-from randgym.envs.grid_explore.env import GridExploreEnv
 
 ALGORITHMS: dict[str, tuple[type[EvolutionStrategy], type]] = {
     "pepg": (PEPG, PEPGConfig),
     "cma": (CMAES, CMAESConfig),
     "openes": (OpenES, OpenESConfig),
 }
-
-
-# env class -> how a model plays it and its model preset (until the task registry does this)
-_PLAYERS: dict[type, tuple[type, str]] = {
-    GridExploreEnv: (GridPlayer, "grid"),
-    AssociativeRecallEnv: (RecallPlayer, "recall"),
-    GraphColoringEnv: (ColoringPlayer, "coloring"),
-}
-_PRESET_SIZES = {"grid": "input_dim", "recall": "n_pairs", "coloring": "n_vertices"}
 MAX_ENUMERATED = 4096  # most instances played whole every generation (instances=None)
 EVAL_SEED = 12345  # seeds the policy seeds (and sampled instances) of evaluations
 
@@ -71,7 +56,8 @@ class EvolveConfig:
 
     env_id: str = "RandAlg/GridExplore-v0"
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # e.g. {"size": 5}
-    model: dict[str, Any] = field(default_factory=dict)  # overrides of the env's model preset
+    model_preset: str = "paper"  # one of the task's model presets
+    model: dict[str, Any] = field(default_factory=dict)  # overrides of the model preset
     player: dict[str, Any] = field(default_factory=dict)  # e.g. {"visited_map": False} (grid)
     instances: int | None = None  # per generation: None = all of them, K = K fresh samples
     algorithm: str = "pepg"  # "pepg" | "cma" | "openes"
@@ -114,55 +100,18 @@ class EvolveConfig:
         return cls(**{**data, "q": float(data["q"])})
 
 
-# A small transformer that ES trains in minutes on a CPU (the paper's is `model={}`).
-SMALL_MODEL = {
-    "width": 32, "n_heads": 2, "key_size": 8, "seed_dim": 8, "attention": "linear",
-}  # fmt: skip
-
-PRESETS: dict[str, EvolveConfig] = {
-    # a few minutes on 2 cores: shows the pipeline end to end, far from converged
-    "default": EvolveConfig(model=SMALL_MODEL, es={"popsize": 64}, generations=100),
-    # the paper's PEPG and model (Table 3); 25k generations take days on a CPU
-    "paper": EvolveConfig(
-        es={"popsize": 300, "center_lr": 0.01, "std_lr": 0.01, "sigma_init": 0.03},
-        player={"visited_map": False},
-        generations=25_000,
-    ),
-}
+def make_task(config: EvolveConfig) -> Task:
+    """The task of the run's env (only registered ``RandAlg/`` envs), made with its kwargs."""
+    return task_for_env(check_env_id(config.env_id))(**config.env_kwargs)
 
 
-def make_env(config: EvolveConfig) -> gym.Env:
-    """The single (unwrapped) env of the run, refusing envs no player can play."""
+def make_player(task: Task, options: dict[str, Any]) -> Player:
+    """How a model plays the task's env, with the player's ``options``."""
     try:
-        env = gym.make(config.env_id, **config.env_kwargs).unwrapped
-    except gym.error.Error as error:
-        raise ValueError(f"env {config.env_id!r} cannot be made: {error}") from error
-    if type(env) not in _PLAYERS:
-        known = sorted(env_class.__name__ for env_class in _PLAYERS)
-        raise ValueError(
-            f"env {config.env_id!r} is a {type(env).__name__}; the ES trainer plays {known}"
-        )
-    return env
-
-
-def make_player(env: gym.Env, options: dict[str, Any]) -> Player:
-    """How a model plays `env`, with the player's `options`."""
-    player_class, _ = _PLAYERS[type(env)]
-    try:
-        return player_class(env, **options)
+        return task.make_player(**options)
     except TypeError as error:
-        raise ValueError(
-            f"player options {options!r} are invalid for {player_class.__name__}: {error}"
-        ) from error
-
-
-def model_config(env: gym.Env, player: Player, overrides: dict[str, Any]) -> TransformerConfig:
-    """The env's preset model sized for `player`, with field `overrides` (not of the sizes)."""
-    name = _PLAYERS[type(env)][1]
-    size_name = _PRESET_SIZES[name]
-    sizes = {"input_dim": player.input_dim, "output_dim": player.output_dim}
-    size = sizes[size_name] if size_name in sizes else getattr(env.dynamics, size_name)
-    return preset(name, **{"max_len": player.length, **overrides, **sizes, size_name: size})
+        message = f"player options {options!r} are invalid for {task.name}: {error}"
+        raise ValueError(message) from None
 
 
 def every_instance(env: gym.Env, env_id: str) -> Any:
@@ -197,13 +146,12 @@ class Evolution:
 
     def __init__(self, config: EvolveConfig, evaluator: Evaluator | None = None) -> None:
         self.config = config
-        env = make_env(config)
+        self.task = task = make_task(config)
+        env = task.env
         self.dynamics, self.generator = env.dynamics, env.generator
-        self.player = make_player(env, config.player)
-        self.model = SeededTransformer(
-            model_config(env, self.player, config.model),
-            torch.Generator().manual_seed(config.seed),
-        )
+        self.player = make_player(task, config.player)
+        model_config = task.model_config(config.model_preset, config.player, **config.model)
+        self.model = SeededTransformer(model_config, torch.Generator().manual_seed(config.seed))
         self.engine = RolloutEngine(self.model, self.dynamics, self.player)
         self.evaluator = evaluator or LocalEvaluator(self.engine, config.chunk_size)
         es_class, es_config_class = ALGORITHMS[config.algorithm]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -49,6 +50,8 @@ class Task(ABC):
     env_id: ClassVar[str]  # the registered Gymnasium id
     size_kwarg: ClassVar[str]  # the env kwarg that sets the task's size N
     presets: ClassVar[dict[str, dict[str, Any]]]  # model presets: "paper" first, then ours
+    # evolution-strategy runs (EvolveConfig fields) by name; "default" is what evolve.py runs
+    evolution_presets: ClassVar[dict[str, dict[str, Any]]]
 
     def __init__(self, **env_kwargs: Any) -> None:
         self.env_kwargs = env_kwargs
@@ -88,9 +91,11 @@ class Task(ABC):
         sizes = self.sizes(**(player_options or {}))
         return TransformerConfig(**{**self.presets[preset], **sizes, **overrides})
 
-    @abstractmethod
     def sizes(self, **player_options: Any) -> dict[str, Any]:
-        """The config fields set by the env's size: input_dim, output_dim, max_len."""
+        """The config fields the env sets through its player: input_dim, output_dim, max_len."""
+        player = self.make_player(**player_options)
+        return {"input_dim": player.input_dim, "output_dim": player.output_dim,
+                "max_len": player.length}  # fmt: skip
 
     @abstractmethod
     def make_player(self, **options: Any) -> Any:
@@ -98,6 +103,15 @@ class Task(ABC):
 
     def baselines(self) -> list[Baseline]:
         """The classical algorithms to compare a trained model with."""
+        return []
+
+    def references(self) -> dict[str, dict[str, float]]:
+        """Summaries (average, p95, worst) of exactly computed reference strategies, by name."""
+        return {}
+
+    def describe(self, rollouts: Any, out: Path) -> list[str]:
+        """Lines (and files in ``out``) that show what a trained model does; none by default."""
+        del rollouts, out
         return []
 
 

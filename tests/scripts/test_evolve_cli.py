@@ -17,12 +17,13 @@ SCRIPT = Path(__file__).parents[2] / "scripts" / "evolve.py"
 MODEL = json.dumps({"width": 8, "n_heads": 1, "key_size": 4, "seed_dim": 4, "mlp": False})
 CONFIG = ["--model", MODEL, "--popsize", "4", "--m", "2"]
 RUNTIME = ["--checkpoint-every", "5", "--eval-every", "60", "--eval-seeds", "4", "--threads", "1"]
+RUNTIME += ["--progress", "false"]
 TINY = [*CONFIG, "--generations", "40", *RUNTIME]
 
 
-def evolve(*args: str) -> subprocess.CompletedProcess:
+def evolve(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=300, cwd=cwd
     )
 
 
@@ -68,6 +69,7 @@ def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
     assert again.returncode != 0 and "already holds a run" in again.stderr
     other = evolve("--resume", str(run_dir), "--q", "1", "--threads", "1")
     assert other.returncode != 0 and "--q: the run has inf, you asked 1.0" in other.stderr
+    assert "in use" not in other.stderr  # the refused resume released its lock
     shorter = evolve("--resume", str(run_dir), "--generations", "1", "--threads", "1")
     assert shorter.returncode != 0 and "already has 2 generations" in shorter.stderr
     longer = evolve("--resume", str(run_dir), "--generations", "3", *RUNTIME)
@@ -80,11 +82,40 @@ def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--q", "0.5"], "q=0.5"),
+        (["--q", "0.5"], "--q '0.5': expected a value >= 1"),
+        (["--q", "nan"], "--q 'nan': expected a finite number"),
         (["--popsize", "5"], "popsize=5"),
-        (["--env-id", "RandAlg/GraphColoring-v0"], "GridExplore"),
+        (["--m", "0"], "--m '0': expected a value >= 1"),
+        (["--fixed-seed", "maybe"], "--fixed-seed 'maybe': expected true or false"),
+        (["--env-kwargs", "[5]"], "--env-kwargs '[5]': expected a JSON object"),
+        (["--env-kwargs", '{"size": 100000}'], "size=100000"),
+        (["--env-id", "CartPole-v1"], "RandAlg/"),
+        (["--env-id", "os:system"], "RandAlg/"),
+        (["--preset", "huge"], "--preset 'huge'"),
     ],
-)
-def test_bad_flags_fail_clearly(tmp_path, flags, message):
+)  # fmt: skip
+def test_bad_flags_fail_clearly_before_any_work(tmp_path, flags, message):
     result = evolve(*CONFIG, *flags, "--threads", "1", "--out", str(tmp_path / "bad"))
-    assert result.returncode != 0 and message in result.stderr
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+    assert not (tmp_path / "bad" / "log.csv").exists()
+
+
+def test_readme_commands_run_twice_into_fresh_default_folders(tmp_path):
+    for _ in range(2):
+        done = evolve(*CONFIG, "--generations", "1", *RUNTIME, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    assert (tmp_path / "runs" / "evolve" / "evaluation.json").exists()
+    assert (tmp_path / "runs" / "evolve-2" / "evaluation.json").exists()
+
+
+@pytest.mark.parametrize("env_id", ["RandAlg/GraphColoring-v0", "RandAlg/AssociativeRecall-v0"])
+def test_any_registered_env_evolves(tmp_path, env_id):
+    model = json.dumps({"width": 8, "key_size": 4})
+    flags = ["--env-id", env_id, "--model", model, "--popsize", "4", "--m", "2"]
+    flags += ["--instances", "8", "--generations", "2", "--env-kwargs", '{"%s": 4}']
+    size = "n_vertices" if "Coloring" in env_id else "n_pairs"
+    flags[-1] = flags[-1] % size
+    done = evolve(*flags, *RUNTIME, "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    rows = json.loads((tmp_path / "run" / "evaluation.json").read_text())
+    assert any("randomized" in name for name in rows) and any("random seeds" in n for n in rows)

@@ -1,21 +1,12 @@
-"""What a trained grid-world agent does: evaluation table, first-visit heat map, trajectories.
-
-The table compares the trained randomized agent (fresh policy seeds) with deterministic
-agents: the same network under one fixed policy seed (the best of the evaluated seeds, i.e.
-the agent derandomized as well as it can be), and the classical sweeps of
-`agents.baselines.grid`.
-"""
+"""What a trained grid-world agent does: the first-visit heat map and its phase-1 paths."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 
-from agents.baselines.grid import PathExplorer, all_paths
 from agents.evolution.engine import Rollouts
-from agents.metrics import summarize
 
 
 def first_visit_times(rollouts: Rollouts, size: int, horizon: int) -> np.ndarray:
@@ -69,44 +60,3 @@ def trajectory_text(path_cells: np.ndarray, size: int) -> list[str]:
         " ".join(f"{steps[(x, y)]:2d}" if (x, y) in steps else " ." for x in range(size))
         for y in reversed(range(size))
     ]
-
-
-def classical_returns(env_id: str, env_kwargs: dict, cells: np.ndarray, n_seeds: int):
-    """Seed-averaged returns (I,) of the serpentine sweep and of a random one of 4 sweeps."""
-    env = gym.make(env_id, **env_kwargs)
-    paths = all_paths(env.unwrapped.dynamics.size)
-
-    def play(explorer: PathExplorer, cell: np.ndarray) -> float:
-        obs, _ = env.reset(options={"instance": cell})
-        total, done = 0.0, False
-        while not done:
-            obs, reward, done, _, _ = env.step(explorer(obs))
-            total += reward
-        return total
-
-    sweep = np.array([play(PathExplorer(paths[:1]), cell) for cell in cells])
-    random_sweep = np.array(
-        [np.mean([play(PathExplorer(paths, s), cell) for s in range(n_seeds)]) for cell in cells]
-    )
-    return sweep, random_sweep
-
-
-def evaluation_table(returns: np.ndarray) -> dict[str, dict[str, float]]:
-    """Summaries over cells of a trained agent's returns (I, M): randomized and derandomized.
-
-    The derandomized agent is the network under its best single policy seed (the one whose
-    worst cell is best), a deterministic algorithm.
-    """
-    best_seed = int(returns.min(axis=0).argmax())  # the seed whose worst cell is best
-    return {
-        f"trained, random seeds (m={returns.shape[1]})": summarize(returns.mean(axis=1)),
-        "trained, best fixed seed (deterministic)": summarize(returns[:, best_seed]),
-    }
-
-
-def format_rows(rows: dict[str, dict[str, float]]) -> str:
-    """A plain text table of summaries."""
-    lines = [f"{'agent':46s} {'average':>8s} {'95th pct':>9s} {'worst':>7s}"]
-    for name, s in rows.items():
-        lines.append(f"{name:46s} {s['average']:8.2f} {s['p95']:9.2f} {s['worst']:7.2f}")
-    return "\n".join(lines)

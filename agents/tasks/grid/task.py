@@ -6,10 +6,14 @@ move incrementally; its policy seed is a N(0, 1) vector embedded as a first toke
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from agents.baselines.game_value import MAX_SIZE, grid_references
 from agents.baselines.grid import PathExplorer, all_paths
+from agents.evolution.engine import Rollouts
 from agents.tasks.base import Baseline, Task
+from agents.tasks.grid.report import first_visit_times, save_heat_map, trajectory_text
 
 N_ACTIONS = 4  # left, up, right, down
 
@@ -38,21 +42,45 @@ class GridTask(Task):
             seed_mode="prefix_normal", seed_dim=8,
         ),
     }  # fmt: skip
-
-    def sizes(self, visited_map: bool = False) -> dict[str, Any]:
-        """Token features (with or without the visited map), 4 action logits, all steps."""
-        dynamics = self.env.dynamics
-        return {
-            "input_dim": self.make_player(visited_map=visited_map).input_dim,
-            "output_dim": N_ACTIONS,
-            "max_len": dynamics.horizon * dynamics.n_phases,
-        }
+    evolution_presets = {
+        # a few minutes on 2 cores
+        "default": dict(model_preset="small", es={"popsize": 64}, generations=100),
+        # the paper's PGPE and model; its 25k generations take days on a CPU
+        "paper": dict(
+            es={"popsize": 300, "center_lr": 0.01, "std_lr": 0.01, "sigma_init": 0.03},
+            player={"visited_map": False}, generations=25_000,
+        ),
+    }  # fmt: skip
 
     def make_player(self, **options: Any) -> Any:
         """How a model explores the env in the evolution pipeline (``visited_map`` option)."""
         from agents.tasks.grid.player import GridPlayer
 
         return GridPlayer(self.env, **options)
+
+    def describe(self, rollouts: Rollouts, out: Path) -> list[str]:
+        """Saves the first-visit heat map; the phase-1 paths to the far corner under 3 seeds."""
+        dynamics = self.env.dynamics
+        times = first_visit_times(rollouts, dynamics.size, dynamics.horizon)
+        save_heat_map(times, out / "heatmap.png", "first visit, trained agent")
+        corner = self.generator.num_instances - 1  # the far corner: the whole sweep is visible
+        where = tuple(int(v) for v in self.generator.instance_from_index(corner))
+        blocks = []
+        for seed in range(min(3, rollouts.positions.shape[3])):
+            exploring = rollouts.phases[:, 0, corner, seed] == 0
+            path = rollouts.positions[exploring, 0, corner, seed]
+            blocks.append(trajectory_text(path, dynamics.size))
+        lines = [f"Phase-1 paths to the treasure at {where} under 3 seeds (step of first visit):"]
+        lines += ["    ".join(row) for row in zip(*blocks, strict=True)]
+        return [*lines, f"Saved {out / 'heatmap.png'}"]
+
+    def references(self) -> dict[str, dict[str, float]]:
+        """The game value (best mixture of sweeps, by LP) and the best single sweep."""
+        dynamics = self.env.dynamics
+        if dynamics.size > MAX_SIZE:
+            return {}
+        rewards = (dynamics.horizon, dynamics.n_phases, dynamics.step_reward, dynamics.find_reward)
+        return grid_references(dynamics.size, *rewards)
 
     def baselines(self) -> list[Baseline]:
         """The serpentine sweep (deterministic) and one of 4 sweeps chosen by the seed."""

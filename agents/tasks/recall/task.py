@@ -62,6 +62,13 @@ class RecallTask(SupervisedTask):
             seed_mode="shared_bits", seed_dim=10,
         ),
     }  # fmt: skip
+    # evolution is not the paper's method here, but any env trains with it: a short run on
+    # fresh instances each generation, with a q that still moves 0/1 rewards
+    evolution_presets = {
+        "default": dict(
+            instances=256, q=4.0, es={"popsize": 64, "sigma_init": 0.1}, generations=100
+        ),
+    }  # fmt: skip
     # The paper's optimiser sized for a 30-minute CPU run: batch 128 instead of 512 (256 and
     # 128 reached the same figures per step) and 24k steps.
     train_defaults = dict(
@@ -81,11 +88,6 @@ class RecallTask(SupervisedTask):
         )  # (N * 2**d, N + d): id i * 2**d + value
         query_tokens = np.concatenate([keys, np.zeros((n_pairs, value_bits))], axis=1)  # (N, N+d)
         self.vocab = torch.tensor(np.concatenate([value_tokens, query_tokens]), dtype=torch.float32)
-
-    def sizes(self) -> dict[str, Any]:
-        """Tokens of N + d features, N + 1 of them; d bit logits."""
-        n, d = self.n_pairs, self.value_bits
-        return {"input_dim": n + d, "output_dim": d, "max_len": n + 1}
 
     def make_player(self, **options: Any) -> Any:
         """How a model answers the env's observations in the evolution pipeline."""

@@ -167,13 +167,8 @@ def test_average_bound_refuses_reward_scales_it_does_not_cover():
 
 def test_grid_references_table():
     table = grid_references()
-    assert list(table) == [
-        "game value (best mixture of sweeps)",
-        "best deterministic sweep",
-        "serpentine sweep",
-        "bound for any algorithm (average return)",
-    ]
-    assert table["serpentine sweep"] == -32.0
-    assert table["best deterministic sweep"] == -26.0
-    table["serpentine sweep"] = 0.0  # the caller's copy, not the cache
-    assert grid_references()["serpentine sweep"] == -32.0
+    game, best = table.values()
+    names = ["game value: best mixture of sweeps (LP)", "best deterministic sweep (LP)"]
+    assert list(table) == names
+    assert game["worst"] == pytest.approx(-17.8526, abs=1e-3) and best["worst"] == -26.0
+    assert game["average"] == pytest.approx(-50 / 3) == best["average"]  # every sweep: -16.67

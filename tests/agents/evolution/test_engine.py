@@ -10,11 +10,11 @@ import torch
 import randgym  # noqa: F401
 from agents.evolution.engine import RolloutEngine
 from agents.models.population import flatten_parameters, unflatten_parameters
-from agents.models.presets import preset
 from agents.models.transformer import SeededTransformer
 from agents.tasks.coloring.player import ColoringPlayer
 from agents.tasks.coloring.task import ColoringTask
 from agents.tasks.grid.player import GridPlayer, GridTransformerPolicy
+from agents.tasks.grid.task import GridTask
 from agents.tasks.recall.player import RecallPlayer
 from agents.tasks.recall.task import RecallTask
 from randgym.envs.batching import batch_index
@@ -25,7 +25,10 @@ TINY = {"width": 16, "n_heads": 2, "key_size": 4}
 
 
 def tiny_model(attention: str, player: GridPlayer, seed: int = 0) -> SeededTransformer:
-    config = preset("grid", input_dim=player.input_dim, seed_dim=8, attention=attention, **TINY)
+    options = {"visited_map": player.visited_map}
+    config = GridTask().model_config(
+        player_options=options, seed_dim=8, attention=attention, **TINY
+    )
     return SeededTransformer(config, torch.Generator().manual_seed(seed)).double()
 
 
@@ -126,7 +129,7 @@ def test_coloring_engine_equals_single_env_play():
 def test_one_shot_record_traces_the_actions():
     env = gym.make("RandAlg/GraphColoring-v0", n_vertices=5).unwrapped
     player = ColoringPlayer(env)
-    model = SeededTransformer(preset("coloring", n_vertices=5, **TINY))
+    model = SeededTransformer(ColoringTask(5).model_config(**TINY))
     seeds = model.sample_policy_seed(2, torch.Generator().manual_seed(0), length=5)
     graphs = env.generator.sample_batch(np.random.default_rng(0), 3)
     engine = RolloutEngine(model, env.dynamics, player)
@@ -152,16 +155,17 @@ def test_returns_vary_across_seeds_and_members():
 
 def test_engine_refuses_a_model_that_cannot_play():
     player = GridPlayer(GRID)
-    wrong = SeededTransformer(preset("grid", input_dim=player.input_dim + 1, width=8, n_heads=1))
+    grid = GridTask()
+    wrong = SeededTransformer(grid.model_config(input_dim=player.input_dim + 1, width=8, n_heads=1))
     with pytest.raises(ValueError, match="input_dim"):
         RolloutEngine(wrong, GRID.dynamics, player)
-    short = SeededTransformer(preset("grid", input_dim=player.input_dim, max_len=10))
+    short = SeededTransformer(grid.model_config(max_len=10))
     with pytest.raises(ValueError, match="max_len"):
         RolloutEngine(short, GRID.dynamics, player)
-    bits = SeededTransformer(preset("grid", input_dim=player.input_dim, seed_mode="shared_bits"))
+    bits = SeededTransformer(grid.model_config(seed_mode="shared_bits"))
     with pytest.raises(ValueError, match="seed_mode='shared_bits'"):
         RolloutEngine(bits, GRID.dynamics, player)
-    recall = SeededTransformer(preset("recall", n_pairs=4, **TINY))
+    recall = SeededTransformer(RecallTask(4).model_config(**TINY))
     coloring = gym.make("RandAlg/GraphColoring-v0", n_vertices=4).unwrapped
     with pytest.raises(ValueError, match="output_dim=3"):
         RolloutEngine(recall, GRID.dynamics, ColoringPlayer(coloring))

@@ -12,8 +12,8 @@ from agents.models.population import (
     parameter_count,
     unflatten_parameters,
 )
-from agents.models.presets import preset
 from agents.models.transformer import SeededTransformer, TransformerConfig
+from agents.tasks import ColoringTask, GridTask, RecallTask
 
 SMALL = {"input_dim": 3, "output_dim": 2, "width": 8, "n_layers": 2, "key_size": 4, "max_len": 6}
 
@@ -51,14 +51,14 @@ def test_bad_config_values_raise_naming_the_value(field, value, words):
 
 
 def test_presets_match_the_paper_tables():
-    recall = preset("recall", n_pairs=15)
+    recall = RecallTask(15).model_config()
     assert (recall.input_dim, recall.output_dim, recall.width, recall.key_size) == (20, 5, 40, 5)
     assert (recall.attention, recall.seed_mode, recall.seed_dim) == ("linear", "shared_bits", 10)
     assert recall.embed_mlp and not (recall.mlp or recall.layer_norm)
-    col = preset("coloring")
+    col = ColoringTask(10).model_config()
     assert (col.input_dim, col.width, col.key_size, col.output_dim) == (10, 16, 16, 3)
     assert (col.mask, col.seed_mode, col.seed_dim) == ("none", "per_token_uniform", 1)
-    grid = preset("grid", input_dim=11, positional="learned")
+    grid = GridTask().model_config(positional="learned")
     assert (grid.n_heads, grid.key_size, grid.width, grid.attention) == (4, 10, 80, "softmax")
     assert grid.mlp and grid.layer_norm and grid.seed_mode == "prefix_normal"
     assert grid.positional == "learned"
@@ -68,11 +68,11 @@ def test_presets_match_the_paper_tables():
 
 def test_unknown_preset_and_fields_raise():
     with pytest.raises(ValueError, match="'maze'"):
-        preset("maze")
+        RecallTask(5).model_config("maze")
     with pytest.raises(ValueError, match="depth"):
-        preset("recall", n_pairs=5, depth=3)
+        RecallTask(5).model_config(depth=3)
     with pytest.raises(ValueError, match="n_pairs=0"):
-        preset("recall", n_pairs=0)
+        RecallTask(0)
 
 
 # --- policy seeds -----------------------------------------------------------------------------
