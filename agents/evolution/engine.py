@@ -18,7 +18,7 @@ number still running, so a generation costs about the steps actually played.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from torch import Tensor
 
 from agents.models.population import functional_method_call, unflatten_parameters
 from agents.models.transformer import DecodeCache, SeededTransformer
+from randgym.envs.batching import batch_assign, batch_copy, batch_index
 from randgym.envs.dynamics import Dynamics
 
 SEQUENTIAL_SEED_MODES = ("prefix_normal", "none")  # the seed enters before the first step
@@ -174,7 +175,7 @@ class RolloutEngine:
             ]
         )  # (P, I, M, L, output_dim)
         actions = self.player.actions(logits.flatten(0, 2))  # (P*I*M, ...)
-        state = _index(start, _episode_rows(shape))
+        state = batch_index(start, _episode_rows(shape))
         result = self.dynamics.step(state, actions)
         trace = _Trace() if record else None
         if trace is not None:
@@ -186,7 +187,7 @@ class RolloutEngine:
         """Decodes every episode a token per step, compacting slots as episodes finish."""
         n_members, n_instances, n_seeds = shape
         cache = _one_seed_per_slot(self._init(weights, n_instances, policy_seeds))
-        state = _index(start, _episode_rows(shape))  # (P*I*M, ...)
+        state = batch_index(start, _episode_rows(shape))  # (P*I*M, ...)
         n_slots = n_instances * n_seeds
         slots = np.tile(np.arange(n_slots), (n_members, 1))  # (P, W): episode of each slot
         offsets = np.arange(n_members)[:, None] * n_slots  # (P, 1): first episode of a member
@@ -203,12 +204,13 @@ class RolloutEngine:
                 slots = np.take_along_axis(slots, order, axis=1)
                 cache = _gather_slots(cache, torch.from_numpy(order))
                 rows = (offsets + slots).reshape(-1)
-            playing = _index(state, rows)
+            playing = batch_index(state, rows)
             tokens = self.player.tokens(self.dynamics.observe(playing), policy_seeds.dtype)
             logits, cache = self._step(weights, tokens.view(*slots.shape, 1, -1), cache)
             actions = self.player.actions(logits.reshape(-1, logits.shape[-1]))  # (P*W, ...)
             result = self.dynamics.step(playing, actions)
-            after = _assign(state, rows, result.state)
+            after = batch_copy(state)
+            batch_assign(after, rows, result.state)
             if trace is not None:
                 trace.record(self.player.trace(state, after, rows, result.info))
             state = after
@@ -266,18 +268,3 @@ def _gather_slots(cache: DecodeCache, order: Tensor) -> DecodeCache:
 
     layers = tuple(tuple(gather(t) for t in layer) for layer in cache.layers)
     return DecodeCache(cache.policy_seed, layers, cache.position)
-
-
-def _index(state: NamedTuple, rows: np.ndarray) -> NamedTuple:
-    """The episodes `rows` of a batched state (a NamedTuple of arrays)."""
-    return type(state)(*(field[rows] for field in state))
-
-
-def _assign(state: NamedTuple, rows: np.ndarray, values: NamedTuple) -> NamedTuple:
-    """A copy of `state` with `rows` replaced (repeated rows are finished: equal values)."""
-    fields = []
-    for field, value in zip(state, values, strict=True):
-        field = field.copy()
-        field[rows] = value
-        fields.append(field)
-    return type(state)(*fields)

@@ -16,6 +16,7 @@ from torch import Tensor
 from agents.baselines.coloring import LocalExtremes
 from agents.models.transformer import SeededTransformer
 from agents.tasks.base import Baseline, Batch, SupervisedTask
+from agents.tasks.coloring.player import ColoringPlayer, vertex_tokens
 from randgym.envs.graph_coloring import cycle_orders
 
 N_COLORS = 3
@@ -93,8 +94,6 @@ class ColoringTask(SupervisedTask):
 
     def make_player(self, **options: Any) -> Any:
         """How a model colors the env's graphs in the evolution pipeline."""
-        from agents.tasks.coloring.player import ColoringPlayer
-
         return ColoringPlayer(self.env, **options)
 
     def baselines(self) -> list[Baseline]:
@@ -123,8 +122,7 @@ class ColoringTask(SupervisedTask):
 
     def tokens(self, batch: Batch) -> Tensor:
         """The raw tokens (n, N, N): vertex v is the one-hot id e_v."""
-        n = batch["adjacency"].shape[0]
-        return torch.eye(self.n_vertices).expand(n, self.n_vertices, self.n_vertices)
+        return vertex_tokens(batch["adjacency"].shape[0], self.n_vertices)
 
     def logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
         """Color logits (B, S, N, 3) with the adjacency as the attention mask."""

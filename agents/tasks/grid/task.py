@@ -13,6 +13,7 @@ from agents.baselines.game_value import MAX_SIZE, grid_references
 from agents.baselines.grid import PathExplorer, all_paths
 from agents.evolution.engine import Rollouts
 from agents.tasks.base import Baseline, Task
+from agents.tasks.grid.player import GridPlayer
 from agents.tasks.grid.report import first_visit_times, save_heat_map, trajectory_text
 
 N_ACTIONS = 4  # left, up, right, down
@@ -54,8 +55,6 @@ class GridTask(Task):
 
     def make_player(self, **options: Any) -> Any:
         """How a model explores the env in the evolution pipeline (``visited_map`` option)."""
-        from agents.tasks.grid.player import GridPlayer
-
         return GridPlayer(self.env, **options)
 
     def describe(self, rollouts: Rollouts, out: Path) -> list[str]:

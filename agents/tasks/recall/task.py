@@ -1,10 +1,10 @@
 """Associative recall (`RandAlg/AssociativeRecall-v0`) as a supervised task.
 
-Token ``i < N`` is ``[one-hot key i (N), value bits v_i (d)]`` and the query token is
-``[one-hot key of the queried index, zeros (d)]``; the policy seed is concatenated by the model,
-the mask is causal and the answer is read at the last position: ``d`` logits, one per bit.
-There are only ``N * 2**d + N`` distinct tokens, so a sequence is a row of ids into a fixed
-vocabulary, which lets ``SeededTransformer.forward_last`` embed each token once per seed.
+The tokens are those of the evolution player (``agents.tasks.recall.player``): the N
+(key, value) tokens, then the query token, as ids into a fixed vocabulary, which lets
+``SeededTransformer.forward_last`` embed each token once per seed; the policy seed is
+concatenated by the model, the mask is causal and the answer is read at the last position:
+``d`` logits, one per bit.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from torch import Tensor
 from agents.baselines.recall import StoreSubset
 from agents.models.transformer import SeededTransformer
 from agents.tasks.base import Baseline, Batch, SupervisedTask
+from agents.tasks.recall.player import RecallPlayer, recall_token_ids, recall_vocabulary
 
 EVALUATION_FILLINGS = 16  # random fillings per (query position, query value) in the full set
 QUICK_FILLINGS = 2  # ... in the quick set of training logs (960 inputs for N = 15)
@@ -79,20 +80,10 @@ class RecallTask(SupervisedTask):
     def __init__(self, n_pairs: int = 15, value_bits: int = 5) -> None:
         super().__init__(n_pairs=n_pairs, value_bits=value_bits)
         self.n_pairs, self.value_bits = n_pairs, value_bits
-        n_values = 2**value_bits
-        self.weights = 2 ** np.arange(value_bits - 1, -1, -1)  # bits -> value number, MSB first
-        codes = np.arange(n_values)[:, None] // self.weights % 2  # (2**d, d): bits of each value
-        keys = np.eye(n_pairs, dtype=np.float32)
-        value_tokens = np.concatenate(
-            [np.repeat(keys, n_values, axis=0), np.tile(codes, (n_pairs, 1))], axis=1
-        )  # (N * 2**d, N + d): id i * 2**d + value
-        query_tokens = np.concatenate([keys, np.zeros((n_pairs, value_bits))], axis=1)  # (N, N+d)
-        self.vocab = torch.tensor(np.concatenate([value_tokens, query_tokens]), dtype=torch.float32)
+        self.vocab = recall_vocabulary(n_pairs, value_bits)  # (N * 2**d + N, N + d)
 
     def make_player(self, **options: Any) -> Any:
         """How a model answers the env's observations in the evolution pipeline."""
-        from agents.tasks.recall.player import RecallPlayer
-
         return RecallPlayer(self.env, **options)
 
     def baselines(self) -> list[Baseline]:
@@ -110,10 +101,7 @@ class RecallTask(SupervisedTask):
             ``{"ids": (n, N + 1) int64 token ids, "bits": (n, d) float targets}``.
         """
         values, query = instances["values"], instances["query"]
-        numbers = values.astype(np.int64) @ self.weights  # (n, N): each value as a number
-        offsets = np.arange(self.n_pairs) * 2**self.value_bits  # (N,): first id of each key
-        query_ids = self.n_pairs * 2**self.value_bits + query  # (n,)
-        ids = np.concatenate([offsets + numbers, query_ids[:, None]], axis=1)  # (n, N + 1)
+        ids = recall_token_ids(values, query)  # (n, N + 1)
         bits = values[np.arange(len(query)), query]  # (n, d)
         return {"ids": torch.from_numpy(ids), "bits": torch.from_numpy(bits.astype(np.float32))}
 
