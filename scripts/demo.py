@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
+from agents.baselines.play import episode_return
 from agents.runs.cli import flag, parse
 from agents.tasks import TASKS
 from randgym.wrappers import AdversarialInstances, WorstCaseAdversary
@@ -32,17 +33,6 @@ class Args:
         300, "instances the adversary searches where the space is large", minimum=1, maximum=10**5
     )
     seed: int = flag(0, "seed of the candidate instances and the adversary", minimum=0)
-
-
-def episode_return(env: gym.Env, policy: Policy, instance=None) -> float:
-    """The return of one episode of ``policy``, on ``instance`` if given."""
-    options = None if instance is None else {"instance": instance}
-    obs, _ = env.reset(options=options)
-    total, done = 0.0, False
-    while not done:
-        obs, reward, done, _, _ = env.step(policy(obs))
-        total += reward
-    return total
 
 
 def report(env: gym.Env, name: str, make_policy, seeds: int, candidates, seed: int) -> None:

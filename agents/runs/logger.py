@@ -26,7 +26,6 @@ import io
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from agents.runs.checkpoint import write_atomically
@@ -117,12 +116,7 @@ class RunLogger:
     def __enter__(self) -> RunLogger:
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     def _truncate_after(self, last_step: int) -> None:

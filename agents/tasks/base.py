@@ -119,6 +119,13 @@ class SupervisedTask(Task):
     """A one-step task trained by gradient descent on the q-norm loss."""
 
     train_defaults: ClassVar[dict[str, Any]]  # TrainConfig fields for this task
+    # evolution is not the paper's method for these tasks, but any env trains with it: a short
+    # run on fresh instances each generation, with a q that still moves 0/1 rewards
+    evolution_presets = {
+        "default": dict(
+            instances=256, q=4.0, es={"popsize": 64, "sigma_init": 0.1}, generations=100
+        ),
+    }  # fmt: skip
     policy_seed_length: int | None = None  # tokens that get their own seed (per-token seeds)
 
     @abstractmethod

@@ -73,13 +73,6 @@ class ColoringTask(SupervisedTask):
             seed_mode="per_token_uniform", seed_dim=1,
         ),
     }  # fmt: skip
-    # evolution is not the paper's method here, but any env trains with it: a short run on
-    # fresh instances each generation, with a q that still moves 0/1 rewards
-    evolution_presets = {
-        "default": dict(
-            instances=256, q=4.0, es={"popsize": 64, "sigma_init": 0.1}, generations=100
-        ),
-    }  # fmt: skip
     # The paper's optimiser for a 15k-step CPU run instead of 300k steps: a 3x higher learning
     # rate (3e-3 -> 3e-4) and Adam eps 1e-5, equal or better than the paper's at 15k steps.
     train_defaults = dict(

@@ -63,13 +63,6 @@ class RecallTask(SupervisedTask):
             seed_mode="shared_bits", seed_dim=10,
         ),
     }  # fmt: skip
-    # evolution is not the paper's method here, but any env trains with it: a short run on
-    # fresh instances each generation, with a q that still moves 0/1 rewards
-    evolution_presets = {
-        "default": dict(
-            instances=256, q=4.0, es={"popsize": 64, "sigma_init": 0.1}, generations=100
-        ),
-    }  # fmt: skip
     # The paper's optimiser sized for a 30-minute CPU run: batch 128 instead of 512 (256 and
     # 128 reached the same figures per step) and 24k steps.
     train_defaults = dict(
