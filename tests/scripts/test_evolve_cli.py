@@ -119,3 +119,15 @@ def test_any_registered_env_evolves(tmp_path, env_id):
     assert done.returncode == 0, done.stderr
     rows = json.loads((tmp_path / "run" / "evaluation.json").read_text())
     assert any("randomized" in name for name in rows) and any("random seeds" in n for n in rows)
+
+
+def test_a_checkpoint_never_makes_an_env_outside_the_package(tmp_path):
+    run_dir = tmp_path / "run"
+    assert evolve(*CONFIG, "--generations", "1", *RUNTIME, "--out", str(run_dir)).returncode == 0
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    metadata = json.loads(payload["metadata"])
+    metadata["config"]["env_id"] = "os:system"  # an entry point that would import a module
+    payload["metadata"] = json.dumps(metadata)
+    torch.save(payload, run_dir / "checkpoint.pt")
+    refused = evolve("--resume", str(run_dir), "--threads", "1")
+    assert refused.returncode != 0 and "env id 'os:system' is refused" in refused.stderr

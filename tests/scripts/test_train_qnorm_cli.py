@@ -138,3 +138,27 @@ def test_an_unwritable_out_is_refused(tmp_path):
     blocker.write_text("")
     result = script("train_qnorm", *TINY, *QUIET, "--out", str(blocker / "run"))
     assert result.returncode != 0 and "not a writable folder" in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncated", "nan", "foreign config"])
+def test_damaged_checkpoints_are_refused_naming_the_problem(tmp_path, damage):
+    out = tmp_path / "run"
+    assert script("train_qnorm", *TINY, "--steps", "2", *QUIET, "--out", str(out)).returncode == 0
+    path = out / "model.pt"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:100])
+        expected = "cannot be read"
+    else:
+        payload = torch.load(path, weights_only=True)
+        if damage == "nan":
+            payload["tensors"]["model.head.weight"][0, 0] = float("nan")
+            expected = "model.head.weight"
+        else:
+            metadata = json.loads(payload["metadata"])
+            metadata["model"]["width"] = "wide"
+            payload["metadata"] = json.dumps(metadata)
+            expected = "width"
+        torch.save(payload, path)
+    flags = ["--seeds", "5", "--majority", "3", "--out", str(tmp_path / "eval")]
+    result = script("evaluate", str(path), *flags)
+    assert result.returncode != 0 and expected in result.stderr, result.stderr
