@@ -36,7 +36,7 @@ from agents.evolution.es import (
 from agents.evolution.evaluators import Evaluator, LocalEvaluator
 from agents.models.population import flatten_parameters
 from agents.models.transformer import SeededTransformer
-from agents.runs.checkpoint import check_env_id, load_checkpoint, save_checkpoint
+from agents.runs.checkpoint import check_env_id, check_field, load_checkpoint, save_checkpoint
 from agents.supervised.qnorm import q_norm
 from agents.tasks import Task, task_for_env
 from randgym.envs.batching import batch_stack
@@ -63,6 +63,8 @@ class EvolveConfig:
     algorithm: str = "pepg"  # "pepg" | "cma" | "openes"
     es: dict[str, Any] = field(default_factory=dict)  # the algorithm's config fields
     q: float = math.inf  # norm over instances: 1 = ERM (E_R), inf = worst case (q_R)
+    warmup_generations: int = 0  # the first generations use warmup_q instead of q
+    warmup_q: float = 1.0  # e.g. ERM first, to learn to cover every instance, then q
     m: int = 10  # policy seeds per generation, shared by all candidates and instances
     fixed_seed: bool = False  # one policy seed drawn once (the r0 variants) instead of m fresh
     seed: int = 0  # seeds the initial weights, the ES, the policy seeds and the instances
@@ -70,8 +72,21 @@ class EvolveConfig:
     chunk_size: int | None = None  # most candidates evaluated at once (memory bound)
 
     def __post_init__(self) -> None:
-        if not self.q >= 1:
+        for name in ("env_kwargs", "model", "player", "es"):
+            if not isinstance(getattr(self, name), dict):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid; expected a dict")
+        if not isinstance(self.fixed_seed, bool):
+            raise ValueError(f"fixed_seed={self.fixed_seed!r} is invalid; expected a bool")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(f"seed={self.seed!r} is invalid; expected an int >= 0")
+        if not isinstance(self.q, int | float) or not self.q >= 1:
             raise ValueError(f"q={self.q!r} is invalid; expected 1 <= q <= inf")
+        if not isinstance(self.warmup_q, int | float) or not self.warmup_q >= 1:
+            raise ValueError(f"warmup_q={self.warmup_q!r} is invalid; expected 1 <= q <= inf")
+        if not isinstance(self.warmup_generations, int) or self.warmup_generations < 0:
+            raise ValueError(
+                f"warmup_generations={self.warmup_generations!r} is invalid; expected an int >= 0"
+            )
         if not isinstance(self.m, int) or self.m < 1:
             raise ValueError(f"m={self.m!r} is invalid; expected a positive integer")
         if self.instances is not None and (
@@ -89,15 +104,22 @@ class EvolveConfig:
             )
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict (infinite q as the string "inf")."""
+        """A JSON-safe dict (an infinite q or warmup_q as the string "inf")."""
         data = dataclasses.asdict(self)
-        data["q"] = "inf" if math.isinf(self.q) else self.q
+        for name in ("q", "warmup_q"):
+            data[name] = "inf" if math.isinf(data[name]) else data[name]
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> EvolveConfig:
         """Inverse of `to_json`."""
-        return cls(**{**data, "q": float(data["q"])})
+        try:
+            q = float(data["q"])
+        except (KeyError, TypeError, ValueError):
+            message = f"q={data.get('q')!r} is invalid; expected a number or 'inf'"
+            raise ValueError(message) from None
+        warmup_q = float(data.get("warmup_q", 1.0))  # runs saved before the warmup knob
+        return cls(**{**data, "q": q, "warmup_q": warmup_q})
 
 
 def make_task(config: EvolveConfig) -> Task:
@@ -181,12 +203,18 @@ class Evolution:
             return self.evaluation_instances
         return self.generator.sample_batch(self.instance_rng, self.config.instances)
 
+    def current_q(self) -> float:
+        """The norm of this generation: `warmup_q` for the first `warmup_generations`, then q."""
+        if self.es.generation < self.config.warmup_generations:
+            return self.config.warmup_q
+        return self.config.q
+
     def step(self) -> dict[str, float]:
         """Runs one generation; returns its metrics."""
         candidates = self.es.ask()
         instances = self.generation_instances()
         returns = self.evaluator.returns(candidates, instances, self.policy_seeds())
-        fitness = fitness_from_returns(returns, self.config.q, self.player.max_return)
+        fitness = fitness_from_returns(returns, self.current_q(), self.player.max_return)
         self.es.tell(fitness)
         per_instance = returns.mean(dim=2)  # (P, I): seed-averaged return
         return {
@@ -234,12 +262,17 @@ class Evolution:
 
     @classmethod
     def load(cls, path: str | Path) -> tuple[Evolution, int]:
-        """The run saved at `path` and its generation; refuses corrupt or foreign files."""
+        """The run saved at `path` and its generation; refuses corrupt or foreign files.
+
+        Every field is checked before the run is built, and an error names it.
+        """
         tensors, metadata = load_checkpoint(path)
+        config = check_field(metadata, "config", dict, path=path)
+        generation = check_field(metadata, "generation", int, minimum=0, path=path)
+        scalars = check_field(metadata, "scalars", dict, path=path)
         try:
-            config = EvolveConfig.from_json(metadata["config"])
-            run = cls(config)
-            run.load_state_dict({**tensors, **metadata["scalars"]})
-            return run, int(metadata["generation"])
+            run = cls(EvolveConfig.from_json(config))
+            run.load_state_dict({**tensors, **scalars})
         except (KeyError, TypeError) as error:
-            raise ValueError(f"checkpoint {str(path)!r} is not an ES run: {error}") from error
+            raise ValueError(f"checkpoint {str(path)!r} is not an ES run: {error!r}") from error
+        return run, generation
