@@ -68,6 +68,8 @@ def test_fitness_of_0_1_rewards_is_in_return_units():
         ({"instances": True}, "instances=True"),
         ({"generations": 0}, "generations=0"),
         ({"algorithm": "sgd"}, "algorithm='sgd'"),
+        ({"warmup_q": 0.9}, "warmup_q=0.9"),
+        ({"warmup_generations": -1}, "warmup_generations=-1"),
     ],
 )
 def test_bad_configs_are_refused(overrides, message):
@@ -95,6 +97,25 @@ def test_envs_and_options_that_cannot_be_played_are_refused():
 def test_odd_population_is_refused_for_pepg():
     with pytest.raises(ValueError, match="popsize=7"):
         Evolution(tiny(es={"popsize": 7}))
+
+
+def test_warmup_generations_use_warmup_q_then_q():
+    run = Evolution(tiny(warmup_generations=2, warmup_q=2.0, q=math.inf))
+    run.evaluator = evaluator = RecordingEvaluator(run.engine)
+    norms = []
+    for _ in range(3):
+        norms.append(run.current_q())
+        metrics = run.step()
+        expected = fitness_from_returns(evaluator.calls[-1][1], norms[-1])
+        assert metrics["fitness_mean"] == pytest.approx(expected.mean().item())
+    assert norms == [2.0, 2.0, math.inf]
+
+
+def test_warmup_survives_the_json_round_trip():
+    config = tiny(warmup_generations=3, warmup_q=math.inf, q=1.0)
+    assert EvolveConfig.from_json(config.to_json()) == config
+    saved_before_the_knob = {k: v for k, v in tiny().to_json().items() if "warmup" not in k}
+    assert EvolveConfig.from_json(saved_before_the_knob) == tiny()
 
 
 def test_small_instance_spaces_are_played_whole():
