@@ -114,7 +114,7 @@ def resume(folder: RunFolder, given: dict[str, Any]) -> tuple[Evolution, int]:
     return run, generation
 
 
-def evaluate(run: Evolution, n_seeds: int) -> dict[str, float]:
+def center_summary(run: Evolution, n_seeds: int) -> dict[str, float]:
     """Average, 95th percentile and worst case over instances of the center's mean return."""
     returns = run.center_returns(n_seeds)  # (I, n_seeds)
     return {f"eval_{k}": v for k, v in summarize(returns.mean(dim=1).numpy()).items()}
@@ -167,7 +167,7 @@ def evolve(run: Evolution, start: int, out: Path, args: Args) -> None:
             begin, done = time.perf_counter(), generation + 1
             metrics = {"generation": done, **run.step()}
             if done % args.eval_every == 0 or done == config.generations:
-                metrics.update(evaluate(run, args.eval_seeds))
+                metrics.update(center_summary(run, args.eval_seeds))
             log.log({**metrics, "seconds": time.perf_counter() - begin})
             bar.set_postfix(
                 mean=f"{metrics['fitness_mean']:.2f}", best=f"{metrics['fitness_max']:.2f}",
