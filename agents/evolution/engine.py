@@ -3,12 +3,13 @@
 A generation of an evolution strategy is P candidate parameter vectors, each played on I
 instances under M policy seeds: P x I x M episodes. The engine plays all of them at once on
 the env's batched numpy core (`randgym.envs.dynamics.Dynamics`), the transformers with
-`torch.func.vmap` over the stacked candidates (no Python loop over members, instances or
-seeds). A `Player` says how a model plays the env: its tokens, mask and actions.
+batched over the stacked candidates (no Python loop over members, instances or seeds). A
+`Player` says how a model plays the env: its tokens, mask and actions.
 
 One-shot envs (recall, coloring) are one step: every candidate reads each instance's whole
-token sequence under every seed in one forward pass. Sequential envs (the grid world) are
-decoded incrementally (a KV cache for softmax attention, the recurrent state for linear
+token sequence under every seed in one forward pass (`torch.vmap` of the model's forward).
+Sequential envs (the grid world) are decoded incrementally by a `PopulationDecoder` (batched
+GEMMs over all candidates; a KV cache for softmax attention, the recurrent state for linear
 attention) so that a step costs O(context); finished episodes stop costing compute: each
 member's episodes sit in W "slots", and when every member has at most `compact_below` x W
 unfinished episodes, the slots are compacted (the decoding caches gathered) to the largest
@@ -17,6 +18,7 @@ number still running, so a generation costs about the steps actually played.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -24,8 +26,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from agents.evolution.decoder import PopulationDecoder
 from agents.models.population import functional_method_call, unflatten_parameters
-from agents.models.transformer import DecodeCache, SeededTransformer
+from agents.models.transformer import SeededTransformer
 from randgym.envs.batching import batch_assign, batch_copy, batch_index
 from randgym.envs.dynamics import Dynamics
 
@@ -83,6 +86,19 @@ class Rollouts:
         return self.trace["phases"]
 
 
+class Decoder(Protocol):
+    """Incremental decoding of P candidates x W slots (see `PopulationDecoder`)."""
+
+    def start(self, policy_seeds: Tensor, n_instances: int) -> None:
+        """Empty caches for W = n_instances x M slots; slot i * M + m runs seed m."""
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """Feeds one token per slot: tokens (P, W, input_dim) -> logits (P, W, output_dim)."""
+
+    def keep(self, order: Tensor) -> None:
+        """Keeps slots `order` (P, W') of every member's decoding state."""
+
+
 class RolloutEngine:
     """Plays stacked candidates of one transformer architecture on one env in lockstep.
 
@@ -92,6 +108,8 @@ class RolloutEngine:
         player: How the model plays them; its sizes must match the model's.
         compact_below: Compact the slots (sequential envs) when every member runs at most
             this share of them.
+        decoder: Builds the sequential decoder from (model, stacked weights, tokens per
+            episode); the fused `PopulationDecoder` unless another is given (to compare).
     """
 
     def __init__(
@@ -100,6 +118,9 @@ class RolloutEngine:
         dynamics: Dynamics,
         player: Player,
         compact_below: float = 0.75,
+        decoder: Callable[[SeededTransformer, dict[str, Tensor], int], Decoder] = (
+            PopulationDecoder
+        ),
     ) -> None:
         config = model.config
         if (config.input_dim, config.output_dim) != (player.input_dim, player.output_dim):
@@ -116,20 +137,11 @@ class RolloutEngine:
                 f"{SEQUENTIAL_SEED_MODES}"
             )
         self.model, self.dynamics, self.player = model, dynamics, player
-        self.compact_below = compact_below
+        self.compact_below, self.decoder = compact_below, decoder
         self._forward = torch.vmap(self._forward_one, in_dims=(0, None, None, None))
-        self._init = torch.vmap(self._init_one, in_dims=(0, None, None))
-        self._step = torch.vmap(self._step_one)
 
     def _forward_one(self, params, tokens: Tensor, policy_seeds: Tensor, mask: Tensor | None):
         return functional_method_call(self.model, params, "forward", (tokens, policy_seeds, mask))
-
-    def _init_one(self, params: dict[str, Tensor], n_episodes: int, policy_seeds: Tensor):
-        args = ((n_episodes,), policy_seeds)
-        return functional_method_call(self.model, params, "init_cache", args)
-
-    def _step_one(self, params: dict[str, Tensor], tokens: Tensor, cache: DecodeCache):
-        return functional_method_call(self.model, params, "step", (tokens, cache))
 
     @torch.inference_mode()
     def play(
@@ -186,7 +198,8 @@ class RolloutEngine:
     def _play_sequential(self, weights, start, policy_seeds: Tensor, shape, record: bool):
         """Decodes every episode a token per step, compacting slots as episodes finish."""
         n_members, n_instances, n_seeds = shape
-        cache = _one_seed_per_slot(self._init(weights, n_instances, policy_seeds))
+        decoder = self.decoder(self.model, weights, self.player.length)
+        decoder.start(policy_seeds, n_instances)
         state = batch_index(start, _episode_rows(shape))  # (P*I*M, ...)
         n_slots = n_instances * n_seeds
         slots = np.tile(np.arange(n_slots), (n_members, 1))  # (P, W): episode of each slot
@@ -202,12 +215,12 @@ class RolloutEngine:
             if need <= self.compact_below * slots.shape[1]:
                 order = np.argsort(~active.reshape(slots.shape), axis=1, kind="stable")[:, :need]
                 slots = np.take_along_axis(slots, order, axis=1)
-                cache = _gather_slots(cache, torch.from_numpy(order))
+                decoder.keep(torch.from_numpy(order))
                 rows = (offsets + slots).reshape(-1)
             playing = batch_index(state, rows)
             tokens = self.player.tokens(self.dynamics.observe(playing), policy_seeds.dtype)
-            logits, cache = self._step(weights, tokens.view(*slots.shape, 1, -1), cache)
-            actions = self.player.actions(logits.reshape(-1, logits.shape[-1]))  # (P*W, ...)
+            logits = decoder.step(tokens.view(*slots.shape, -1))  # (P, W, output_dim)
+            actions = self.player.actions(logits.flatten(0, 1))  # (P*W, ...)
             result = self.dynamics.step(playing, actions)
             after = batch_copy(state)
             batch_assign(after, rows, result.state)
@@ -244,27 +257,3 @@ def _episode_rows(shape: tuple[int, int, int]) -> np.ndarray:
 def _rows_of(weights: dict[str, Tensor], begin: int, size: int) -> dict[str, Tensor]:
     """Candidates begin..begin+size of stacked parameters."""
     return {name: value[begin : begin + size] for name, value in weights.items()}
-
-
-def _one_seed_per_slot(cache: DecodeCache) -> DecodeCache:
-    """Folds the (I, M) sequences of each member into slots (I*M, S=1).
-
-    With the seed consumed before the first step (SEQUENTIAL_SEED_MODES), a sequence no
-    longer needs its seed, only its decoding state, so sequences can be reordered freely.
-    """
-    layers = tuple(
-        tuple(t.flatten(1, 2).unsqueeze(2) for t in layer)  # (P, I, M, ...) -> (P, I*M, 1, ...)
-        for layer in cache.layers
-    )
-    return DecodeCache(cache.policy_seed[:, :1], layers, cache.position)  # (P, S=1, ...)
-
-
-def _gather_slots(cache: DecodeCache, order: Tensor) -> DecodeCache:
-    """Keeps slots `order` (P, W') of every member's decoding state (P, W, ...)."""
-
-    def gather(t: Tensor) -> Tensor:
-        index = order.view(*order.shape, *[1] * (t.dim() - 2))  # (P, W', 1, ...)
-        return torch.take_along_dim(t, index, dim=1)
-
-    layers = tuple(tuple(gather(t) for t in layer) for layer in cache.layers)
-    return DecodeCache(cache.policy_seed, layers, cache.position)

@@ -24,11 +24,14 @@ CELLS = np.array([(4, 4), (1, 0), (2, 3)])
 TINY = {"width": 16, "n_heads": 2, "key_size": 4}
 
 
-def tiny_model(attention: str, player: GridPlayer, seed: int = 0) -> SeededTransformer:
+def tiny_model(
+    attention: str, player: GridPlayer, seed: int = 0, mlp_and_norm: bool = True
+) -> SeededTransformer:
     options = {"visited_map": player.visited_map}
     config = GridTask().model_config(
-        player_options=options, seed_dim=8, attention=attention, **TINY
-    )
+        player_options=options, seed_dim=8, attention=attention, mlp=mlp_and_norm,
+        layer_norm=mlp_and_norm, **TINY,
+    )  # fmt: skip
     return SeededTransformer(config, torch.Generator().manual_seed(seed)).double()
 
 
@@ -59,9 +62,10 @@ def play_gym_episode(model, player, policy_seed, cell) -> tuple[float, list]:
 
 @pytest.mark.parametrize("attention", ["softmax", "linear"])
 @pytest.mark.parametrize("visited_map", [False, True])
-def test_grid_engine_equals_single_env_play(attention, visited_map):
+@pytest.mark.parametrize("mlp_and_norm", [True, False])
+def test_grid_engine_equals_single_env_play(attention, visited_map, mlp_and_norm):
     player = GridPlayer(GRID, visited_map=visited_map)
-    model = tiny_model(attention, player)
+    model = tiny_model(attention, player, mlp_and_norm=mlp_and_norm)
     params = population(model, 3)
     seeds = model.sample_policy_seed(2, torch.Generator().manual_seed(2))
     engine = RolloutEngine(model, GRID.dynamics, player)
@@ -169,3 +173,16 @@ def test_engine_refuses_a_model_that_cannot_play():
     coloring = gym.make("RandAlg/GraphColoring-v0", n_vertices=4).unwrapped
     with pytest.raises(ValueError, match="output_dim=3"):
         RolloutEngine(recall, GRID.dynamics, ColoringPlayer(coloring))
+
+
+def test_compaction_keeps_the_returns():
+    player = GridPlayer(GRID, visited_map=False)
+    model = tiny_model("softmax", player)
+    params = population(model, 4, 2.0)
+    seeds = model.sample_policy_seed(3, torch.Generator().manual_seed(4))
+    cells = np.array([(c % 5, c // 5) for c in range(1, 25)])
+    never = RolloutEngine(model, GRID.dynamics, player, compact_below=0.0)
+    often = RolloutEngine(model, GRID.dynamics, player, compact_below=1.0)
+    torch.testing.assert_close(
+        often.play(params, cells, seeds).returns, never.play(params, cells, seeds).returns
+    )

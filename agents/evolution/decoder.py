@@ -1,0 +1,214 @@
+"""A fused population decoder: P candidates of one transformer decode a token at a time.
+
+`SeededTransformer.step` under `torch.vmap` runs every candidate's modules one op at a time
+through vmap's batching rules. Here every layer of all candidates is one batched GEMM over
+(candidates x slots), ``torch.baddbmm(bias, h, W)`` with h (P, W, in) and W (P, in, out):
+the weights are laid out once per generation (transposed, contiguous; each pre-LN's gain
+and shift folded into the linear map it feeds, so a LayerNorm is a plain normalisation).
+Softmax attention reads only the written prefix of its KV cache (P, H, T, ks, W); linear
+attention adds k v^T to its state (P, H, ks, ks, W) in place (the slots innermost). Slot s
+of a member runs policy seed s mod M; `keep` gathers the decoding state of the slots still
+playing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from agents.models.transformer import SeededTransformer
+
+
+@dataclass(frozen=True)
+class _Linear:
+    """A linear map of every candidate: weight (P, in, out) and bias (P, 1, out)."""
+
+    weight: Tensor
+    bias: Tensor
+
+    def __call__(self, h: Tensor) -> Tensor:
+        """Maps h (P, W, in) to h W + b (P, W, out)."""
+        return torch.baddbmm(self.bias, h, self.weight)
+
+    def columns(self, h: Tensor) -> Tensor:
+        """Maps h (P, W, in) to (h W + b)^T (P, out, W): the slots innermost."""
+        return torch.baddbmm(self.bias.mT, self.weight.mT, h.mT)
+
+    def add_to(self, h: Tensor, x: Tensor) -> None:
+        """Adds x W + b to h, in place."""
+        h.baddbmm_(x, self.weight).add_(self.bias)
+
+
+def _linear(weights: dict[str, Tensor], name: str, norm: str | None = None) -> _Linear:
+    """The stacked nn.Linear `name`, with the affine part of LayerNorm `norm` folded in.
+
+    Linear(LN(x)) = x_hat (g W^T) + (b W^T + c) where x_hat is the plain normalisation and
+    g, b the LayerNorm's gain and shift.
+    """
+    weight = weights[f"{name}.weight"].transpose(1, 2)  # (P, in, out)
+    bias = weights[f"{name}.bias"].unsqueeze(1)  # (P, 1, out)
+    if norm is not None:
+        bias = torch.baddbmm(bias, weights[f"{norm}.bias"].unsqueeze(1), weight)
+        weight = weights[f"{norm}.weight"].unsqueeze(2) * weight
+    return _Linear(weight.contiguous(), bias.contiguous())
+
+
+@dataclass(frozen=True)
+class _Block:
+    """One block's maps: attention qkv and projection, the optional MLP."""
+
+    qkv: _Linear
+    proj: _Linear
+    fc: _Linear | None
+    out: _Linear | None
+
+
+class PopulationDecoder:
+    """Decodes P x W sequences (P candidates, W slots each) a token per `step`.
+
+    Args:
+        model: The architecture (causal mask, seed mode "prefix_normal" or "none").
+        weights: Every candidate's parameters, stacked (P, ...) as `unflatten_parameters`
+            gives them.
+        length: Most tokens per sequence (a prefix seed token not counted).
+    """
+
+    def __init__(self, model: SeededTransformer, weights: dict[str, Tensor], length: int) -> None:
+        config = model.config
+        if config.mask != "causal" or config.seed_mode not in ("prefix_normal", "none"):
+            raise ValueError(
+                f"mask={config.mask!r}, seed_mode={config.seed_mode!r} cannot decode step by "
+                "step; expected mask='causal' and seed_mode 'prefix_normal' or 'none'"
+            )
+        if not 1 <= length <= config.max_len:
+            raise ValueError(f"length={length} is invalid; expected 1 <= length <= max_len")
+        self.config = config
+        self.length = length + config.n_prefix  # positions of a KV cache
+        self.eps = model.blocks[0].ln_attn.eps if config.layer_norm else 0.0
+        self.softmax = config.attention == "softmax"
+        self.embed = _linear(weights, "embed")
+        self.seed_embed = _linear(weights, "seed_embed") if config.n_prefix else None
+        self.embed_mlp = _linear(weights, "embed_mlp") if config.embed_mlp else None
+        pos = weights["pos"] if config.positional == "learned" else model.pos
+        self.pos = None if pos is None else pos.to(self.embed.weight.dtype)  # ([P,] T, width)
+        self.blocks = [self._block(weights, f"blocks.{i}") for i in range(config.n_layers)]
+        self.head = _linear(weights, "head")
+        self.caches: list[tuple[Tensor, ...]] = []
+        self.position = 0
+
+    def _block(self, weights: dict[str, Tensor], name: str) -> _Block:
+        norm = f"{name}.ln_attn" if self.config.layer_norm else None
+        qkv = _linear(weights, f"{name}.attn.qkv", norm)
+        proj = _linear(weights, f"{name}.attn.proj")
+        if not self.config.mlp:
+            return _Block(qkv, proj, None, None)
+        norm = f"{name}.ln_mlp" if self.config.layer_norm else None
+        fc = _linear(weights, f"{name}.mlp.fc", norm)
+        return _Block(qkv, proj, fc, _linear(weights, f"{name}.mlp.proj"))
+
+    @property
+    def n_members(self) -> int:
+        """P, the number of candidates."""
+        return self.head.weight.shape[0]
+
+    def start(self, policy_seeds: Tensor, n_instances: int) -> None:
+        """Empty caches for W = n_instances x M slots; slot i * M + m runs seed m.
+
+        Args:
+            policy_seeds: M seeds (M, seed_dim); a prefix seed token is consumed here.
+            n_instances: I, the sequences per seed.
+        """
+        n_seeds = policy_seeds.shape[0]
+        self.caches, self.position = [self._empty(n_seeds) for _ in self.blocks], 0
+        if self.seed_embed is not None:  # the seed token is the same for every instance
+            seeds = policy_seeds.expand(self.n_members, *policy_seeds.shape)  # (P, M, seed_dim)
+            self._advance(self.seed_embed(seeds))
+        self.caches = [tuple(_repeat_slots(t, n_instances) for t in cache) for cache in self.caches]
+
+    def _empty(self, n_slots: int) -> tuple[Tensor, ...]:
+        """One layer's decoding state before any token."""
+        cfg, like = self.config, self.head.weight
+        members, heads, size = self.n_members, cfg.n_heads, cfg.key_size
+        if self.softmax:
+            keys = like.new_zeros(members, heads, self.length, size, n_slots)  # (P, H, T, ks, W)
+            return keys, torch.zeros_like(keys)
+        return (like.new_zeros(members, heads, size, size, n_slots),)  # (P, H, ks, ks, W)
+
+    def keep(self, order: Tensor) -> None:
+        """Keeps slots `order` (P, W') int64 of every member's decoding state, in that order."""
+        self.caches = [tuple(gather_slots(t, order) for t in cache) for cache in self.caches]
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """Feeds one token per slot: tokens (P, W, input_dim) -> logits (P, W, output_dim)."""
+        if self.position >= self.length:
+            raise ValueError(f"step at position {self.position}: beyond {self.length} positions")
+        return self.head(self._advance(self.embed(tokens)))
+
+    def _advance(self, h: Tensor) -> Tensor:
+        """Pushes embedded tokens (P, W, width) through every block at `position`."""
+        if self.embed_mlp is not None:
+            h = self.embed_mlp(F.gelu(h))
+        if self.pos is not None:
+            h += self.pos[..., self.position, :].unsqueeze(-2)  # (width,) or (P, 1, width)
+        for block, cache in zip(self.blocks, self.caches, strict=True):
+            out = self._attend(block.qkv.columns(self._norm(h)), cache)  # (P, H * ks, W)
+            block.proj.add_to(h, out.mT)
+            if block.fc is not None:
+                hidden = block.fc(self._norm(h))
+                block.out.add_to(h, _gelu_(hidden))
+        self.position += 1
+        return h
+
+    def _norm(self, h: Tensor) -> Tensor:
+        return F.layer_norm(h, h.shape[-1:], eps=self.eps) if self.config.layer_norm else h
+
+    def _attend(self, qkv: Tensor, cache: tuple[Tensor, ...]) -> Tensor:
+        """Attention outputs (P, H * ks, W) of queries, keys and values (P, 3 * H * ks, W).
+
+        The slots are the innermost dimension of every operand: each product is one
+        elementwise pass over contiguous rows of W values (measured several times faster
+        than batched matmuls of one (1 x ks) query per slot and head).
+        """
+        heads, size = self.config.n_heads, self.config.key_size
+        q, k, v = qkv.unflatten(1, (3, heads, size)).unbind(1)  # each (P, H, ks, W)
+        if self.softmax:
+            keys, values = cache  # (P, H, T, ks, W)
+            keys[:, :, self.position] = k
+            values[:, :, self.position] = v
+            out = _softmax_attention(q, keys[:, :, : self.position + 1], values)
+        else:
+            state = cache[0]  # (P, H, ks, ks, W)
+            state.addcmul_(k.unsqueeze(3), v.unsqueeze(2))  # += k v^T
+            out = (q.unsqueeze(3) * state).sum(2)  # (P, H, ks, W)
+        return out.flatten(1, 2)
+
+
+def _softmax_attention(q: Tensor, keys: Tensor, values: Tensor) -> Tensor:
+    """Softmax attention of queries (P, H, ks, W) over keys (P, H, t, ks, W) and values."""
+    seen, size = keys.shape[2], keys.shape[3]
+    scores = (keys * q.unsqueeze(2)).sum(3)  # (P, H, t, W)
+    weights = scores.div_(math.sqrt(size)).softmax(dim=2)
+    return (values[:, :, :seen] * weights.unsqueeze(3)).sum(2)  # (P, H, ks, W)
+
+
+def _gelu_(x: Tensor) -> Tensor:
+    """GELU (exact, erf) in place."""
+    return torch._C._nn.gelu_(x)
+
+
+def _repeat_slots(t: Tensor, n_instances: int) -> Tensor:
+    """(..., M) -> (..., I * M): slot i * M + m is a copy of slot m."""
+    repeated = t.unsqueeze(-2).expand(*t.shape[:-1], n_instances, t.shape[-1])
+    return repeated.flatten(-2).contiguous()  # a copy even where flatten gives a view
+
+
+def gather_slots(t: Tensor, order: Tensor, dim: int = -1) -> Tensor:
+    """Slots `order` (P, W') of a decoding state (P, ...) whose slots are dimension `dim`."""
+    dim = dim % t.dim()
+    shape = [order.shape[0]] + [1] * (t.dim() - 1)
+    shape[dim] = order.shape[1]
+    return torch.take_along_dim(t, order.view(shape), dim=dim)
