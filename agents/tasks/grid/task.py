@@ -54,7 +54,7 @@ class GridTask(Task):
         # (it learns to cover the grid), then q = 8, which keeps a gradient where the worst
         # cell is never found by any candidate (q = inf stalls there); no visited map
         "default": dict(
-            model_preset="tiny", player={"visited_map": False}, m=8, generations=250,
+            model_preset="tiny", player={"visited_map": False}, m=8, generations=500,
             es={"popsize": 32, "center_lr": 0.01, "sigma_init": 0.05},
             q=8.0, warmup_generations=40, warmup_q=1.0,
         ),

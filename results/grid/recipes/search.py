@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
 import sys
 import time
@@ -22,6 +21,11 @@ from agents.evolution.report import final_evaluation
 from agents.evolution.run import Evolution, EvolveConfig
 from agents.metrics import summarize
 from agents.tasks.grid.task import GridTask
+
+
+def beats_the_serpentine(rand: dict[str, float], fixed: dict[str, float]) -> bool:
+    """The demo's targets: 95th >= -29.7, worst >= -32, worst 3 steps above the fixed seed's."""
+    return rand["p95"] >= -29.7 and rand["worst"] >= -32 and rand["worst"] >= fixed["worst"] + 3
 
 
 def main() -> None:
@@ -61,7 +65,7 @@ def main() -> None:
         "train_s": round(train_seconds), "total_s": round(total),
         "load_start": round(load0, 2), "load_end": round(os.getloadavg()[0], 2),
         "random": rand, "fixed": fixed, "curve": curve,
-        "pass": rand["p95"] >= -29.7 and rand["worst"] >= -32 and rand["worst"] >= fixed["worst"] + 3,
+        "pass": beats_the_serpentine(rand, fixed),
     }
     print(json.dumps(record), flush=True)
     with open("results/grid/recipes/runs.jsonl", "a") as f:
