@@ -22,6 +22,9 @@ from torch import Tensor
 
 from agents.models.transformer import SeededTransformer
 
+MEMBER_BLOCK_ROWS = 8192  # sequences (candidates x slots) decoded at once: the activations
+# of a block of candidates stay in the CPU cache (measured 5x faster than all candidates at once)
+
 
 @dataclass(frozen=True)
 class _Linear:
@@ -33,6 +36,10 @@ class _Linear:
     def __call__(self, h: Tensor) -> Tensor:
         """Maps h (P, W, in) to h W + b (P, W, out)."""
         return torch.baddbmm(self.bias, h, self.weight)
+
+    def rows(self, members: slice) -> _Linear:
+        """The maps of candidates `members` (views)."""
+        return _Linear(self.weight[members], self.bias[members])
 
     def columns(self, h: Tensor) -> Tensor:
         """Maps h (P, W, in) to (h W + b)^T (P, out, W): the slots innermost."""
@@ -65,6 +72,12 @@ class _Block:
     proj: _Linear
     fc: _Linear | None
     out: _Linear | None
+
+    def rows(self, members: slice) -> _Block:
+        """The block of candidates `members` (views)."""
+        return _Block(
+            *(None if part is None else part.rows(members) for part in vars(self).values())
+        )
 
 
 class PopulationDecoder:
@@ -126,7 +139,8 @@ class PopulationDecoder:
         self.caches, self.position = [self._empty(n_seeds) for _ in self.blocks], 0
         if self.seed_embed is not None:  # the seed token is the same for every instance
             seeds = policy_seeds.expand(self.n_members, *policy_seeds.shape)  # (P, M, seed_dim)
-            self._advance(self.seed_embed(seeds))
+            self._advance(self.seed_embed(seeds), slice(None))
+            self.position += 1
         self.caches = [tuple(_repeat_slots(t, n_instances) for t in cache) for cache in self.caches]
 
     def _empty(self, n_slots: int) -> tuple[Tensor, ...]:
@@ -146,21 +160,34 @@ class PopulationDecoder:
         """Feeds one token per slot: tokens (P, W, input_dim) -> logits (P, W, output_dim)."""
         if self.position >= self.length:
             raise ValueError(f"step at position {self.position}: beyond {self.length} positions")
-        return self.head(self._advance(self.embed(tokens)))
+        chunk = max(1, MEMBER_BLOCK_ROWS // tokens.shape[1])
+        logits = torch.cat(
+            [
+                self._step_members(tokens, slice(begin, begin + chunk))
+                for begin in range(0, self.n_members, chunk)
+            ]
+        )
+        self.position += 1
+        return logits
 
-    def _advance(self, h: Tensor) -> Tensor:
-        """Pushes embedded tokens (P, W, width) through every block at `position`."""
+    def _step_members(self, tokens: Tensor, members: slice) -> Tensor:
+        h = self._advance(self.embed.rows(members)(tokens[members]), members)
+        return self.head.rows(members)(h)
+
+    def _advance(self, h: Tensor, members: slice) -> Tensor:
+        """Pushes embedded tokens (c, W, width) of `members` through every block."""
         if self.embed_mlp is not None:
-            h = self.embed_mlp(F.gelu(h))
+            h = self.embed_mlp.rows(members)(F.gelu(h))
         if self.pos is not None:
-            h += self.pos[..., self.position, :].unsqueeze(-2)  # (width,) or (P, 1, width)
+            table = self.pos if self.pos.dim() == 2 else self.pos[members]
+            h += table[..., self.position, :].unsqueeze(-2)  # (width,) or (c, 1, width)
         for block, cache in zip(self.blocks, self.caches, strict=True):
-            out = self._attend(block.qkv.columns(self._norm(h)), cache)  # (P, H * ks, W)
+            block, cache = block.rows(members), tuple(t[members] for t in cache)
+            out = self._attend(block.qkv.columns(self._norm(h)), cache)  # (c, H * ks, W)
             block.proj.add_to(h, out.mT)
             if block.fc is not None:
                 hidden = block.fc(self._norm(h))
                 block.out.add_to(h, _gelu_(hidden))
-        self.position += 1
         return h
 
     def _norm(self, h: Tensor) -> Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from agents.evolution import decoder as decoder_module
 from agents.evolution.decoder import PopulationDecoder
 from agents.models.population import flatten_parameters, unflatten_parameters
 from agents.models.transformer import SeededTransformer, TransformerConfig
@@ -35,7 +36,9 @@ def own_model(model: SeededTransformer, params: torch.Tensor) -> SeededTransform
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_decoder_steps_equal_each_members_step(variant):
+@pytest.mark.parametrize("block_rows", [4, 8192])  # one candidate at a time, or all at once
+def test_decoder_steps_equal_each_members_step(variant, block_rows, monkeypatch):
+    monkeypatch.setattr(decoder_module, "MEMBER_BLOCK_ROWS", block_rows)
     config = TransformerConfig(**{"seed_mode": "prefix_normal", "seed_dim": 4, **BASE, **variant})
     model, params = members(config)
     seeds = model.sample_policy_seed(N_SEEDS, torch.Generator().manual_seed(2))
