@@ -49,9 +49,15 @@ def main() -> None:
         metrics = run.step()
         if generation % eval_every == 0 or generation == config.generations:
             s = summarize(run.center_returns(100).mean(dim=1).numpy())
-            point = [generation, round(time.perf_counter() - start), round(s["average"], 2),
-                     round(s["p95"], 2), round(s["worst"], 2),
-                     round(metrics["worst_case_best"], 1), round(metrics["sigma_mean"], 4)]
+            point = [
+                generation,
+                round(time.perf_counter() - start),
+                round(s["average"], 2),
+                round(s["p95"], 2),
+                round(s["worst"], 2),
+                round(metrics["worst_case_best"], 1),
+                round(metrics["sigma_mean"], 4),
+            ]
             curve.append(point)
             print(name, point, flush=True)
     train_seconds = time.perf_counter() - start
@@ -61,10 +67,15 @@ def main() -> None:
     rand = rows[next(k for k in rows if k.startswith("trained, random"))]
     fixed = rows["trained, best fixed seed (deterministic)"]
     record = {
-        "name": name, "config": {**config.to_json(), "q_schedule": schedule},
-        "train_s": round(train_seconds), "total_s": round(total),
-        "load_start": round(load0, 2), "load_end": round(os.getloadavg()[0], 2),
-        "random": rand, "fixed": fixed, "curve": curve,
+        "name": name,
+        "config": {**config.to_json(), "q_schedule": schedule},
+        "train_s": round(train_seconds),
+        "total_s": round(total),
+        "load_start": round(load0, 2),
+        "load_end": round(os.getloadavg()[0], 2),
+        "random": rand,
+        "fixed": fixed,
+        "curve": curve,
         "pass": beats_the_serpentine(rand, fixed),
     }
     print(json.dumps(record), flush=True)
