@@ -41,7 +41,7 @@ from agents.tasks import task_for_env
 SCRIPT = "evolve"
 CONFIG_FLAGS = (
     "env_kwargs", "model_preset", "model", "player", "instances", "algorithm", "q", "m",
-    "fixed_seed", "seed", "generations",
+    "fixed_seed", "seed", "generations", "warmup_generations", "warmup_q",
 )  # fmt: skip
 EVAL_COLUMNS = ("eval_average", "eval_p95", "eval_worst")
 
@@ -68,6 +68,8 @@ class Args:
     algorithm: str | None = flag(None, "the evolution strategy", choices=sorted(ALGORITHMS))
     popsize: int | None = flag(None, "candidates per generation", minimum=2, maximum=100_000)
     q: float | None = flag(None, "norm over instances: 1 (ERM) .. inf", minimum=1, allow_inf=True)
+    warmup_generations: int | None = flag(None, "first generations that use --warmup-q", minimum=0)
+    warmup_q: float | None = flag(None, "norm of the warm-up (1: ERM)", minimum=1, allow_inf=True)
     m: int | None = flag(None, "policy seeds per generation", minimum=1, maximum=10_000)
     fixed_seed: bool | None = flag(None, "one fixed policy seed (the r0 variants)")
     seed: int | None = flag(None, "seed of weights, ES, policy seeds", minimum=0, maximum=2**32 - 1)
@@ -155,7 +157,8 @@ def evolve(run: Evolution, start: int, out: Path, args: Args) -> None:
     config = run.config
     print(
         f"{config.algorithm} on {config.env_id}: {run.es.dim:,} parameters, popsize "
-        f"{run.es.popsize}, q={config.q}, m={config.m}, generations {start}..{config.generations}"
+        f"{run.es.popsize}, q={config.q} (q={config.warmup_q} for the first "
+        f"{config.warmup_generations}), m={config.m}, generations {start}..{config.generations}"
     )
     bar = tqdm(range(start, config.generations), initial=start, total=config.generations,
                disable=not args.progress)  # fmt: skip

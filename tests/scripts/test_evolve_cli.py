@@ -68,7 +68,7 @@ def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
     again = evolve(*short, "--out", str(run_dir))
     assert again.returncode != 0 and "already holds a run" in again.stderr
     other = evolve("--resume", str(run_dir), "--q", "1", "--threads", "1")
-    assert other.returncode != 0 and "--q: the run has inf, you asked 1.0" in other.stderr
+    assert other.returncode != 0 and "--q: the run has 8.0, you asked 1.0" in other.stderr
     assert "in use" not in other.stderr  # the refused resume released its lock
     shorter = evolve("--resume", str(run_dir), "--generations", "1", "--threads", "1")
     assert shorter.returncode != 0 and "already has 2 generations" in shorter.stderr
