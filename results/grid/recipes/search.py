@@ -61,7 +61,6 @@ def main() -> None:
             curve.append(point)
             print(name, point, flush=True)
     train_seconds = time.perf_counter() - start
-    torch.save(run.es.center, f"/tmp/rec_{name}.pt")  # for a look at the trained agent
     rows, _ = final_evaluation(run, 100)
     total = time.perf_counter() - start
     rand = rows[next(k for k in rows if k.startswith("trained, random"))]
