@@ -50,11 +50,11 @@ class GridTask(Task):
         ),
     }  # fmt: skip
     evolution_presets = {
-        # a few minutes on 2 cores (results/grid/recipes/RECIPES.md): ERM over the cells first
+        # ~2.5 min on 2 cores (results/grid/recipes/RECIPES.md): ERM over the cells first
         # (it learns to cover the grid), then q = 8, which keeps a gradient where the worst
         # cell is never found by any candidate (q = inf stalls there); no visited map
         "default": dict(
-            model_preset="tiny", player={"visited_map": False}, m=8, generations=500,
+            model_preset="tiny", player={"visited_map": False}, m=8, generations=800,
             es={"popsize": 32, "center_lr": 0.01, "sigma_init": 0.05},
             q=8.0, warmup_generations=40, warmup_q=1.0,
         ),
