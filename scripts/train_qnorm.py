@@ -96,8 +96,9 @@ def resumed_args(args: Args, saved: dict[str, Any]) -> Args:
     return Args(**{**saved, **keep, "resume": None, "out": None})
 
 
-def evaluation(task: SupervisedTask, model: SeededTransformer, trainer: Trainer, args: Args):
-    """A function step -> eval columns over a fixed quick set and fixed policy seeds."""
+def evaluation(task: SupervisedTask, trainer: Trainer, args: Args):
+    """A function () -> eval columns: the model on a fixed quick set under fixed policy seeds."""
+    model = trainer.model
     batch = task.evaluation_set(np.random.default_rng([args.seed, 2]), quick=True)
     seeds = trainer.fixed_policy_seed
     if seeds is None:
@@ -164,7 +165,7 @@ def train(out: Path, task: SupervisedTask, trainer: Trainer, args: Args) -> None
     """The training loop, from the trainer's step to the last one."""
     config, start = trainer.config, trainer.step_count
     optional = [f"eval_{k}_{s}" for k in (*SCORES, *COSTS) for s in ("average", "p95")]
-    evaluate = evaluation(task, trainer.model, trainer, args)
+    evaluate = evaluation(task, trainer, args)
     began, cpu_began = time.time(), time.process_time()
     print(f"{task.spec} {config.to_dict()}\nmodel {trainer.model.config}\n-> {out}")
     bar = tqdm(range(start, config.steps), initial=start, total=config.steps,

@@ -2,8 +2,8 @@
 
 A generation of an evolution strategy is P candidate parameter vectors, each played on I
 instances under M policy seeds: P x I x M episodes. The engine plays all of them at once on
-the env's batched numpy core (`randgym.envs.dynamics.Dynamics`), the transformers with
-batched over the stacked candidates (no Python loop over members, instances or seeds). A
+the env's batched numpy core (`randgym.envs.dynamics.Dynamics`), the transformers batched
+over the stacked candidates (no Python loop over members, instances or seeds). A
 `Player` says how a model plays the env: its tokens, mask and actions.
 
 One-shot envs (recall, coloring) are one step: every candidate reads each instance's whole

@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 from torch import Tensor
 
-import randgym  # noqa: F401  (registers the envs)
 from agents.evolution.engine import Player, RolloutEngine
 from agents.evolution.es import (
     CMAES,
@@ -136,16 +134,16 @@ def make_player(task: Task, options: dict[str, Any]) -> Player:
         raise ValueError(message) from None
 
 
-def every_instance(env: gym.Env, env_id: str) -> Any:
-    """The whole instance space of `env` as one batch, if it is small enough to play it all."""
-    count = env.generator.num_instances
+def every_instance(task: Task) -> Any:
+    """The task's whole instance space as one batch, if it is small enough to play it all."""
+    count = task.num_instances
     if count is None or count > MAX_ENUMERATED:
         raise ValueError(
-            f"env {env_id!r} has {'infinitely many' if count is None else f'{count:,}'} "
+            f"env {task.env_id!r} has {'infinitely many' if count is None else f'{count:,}'} "
             f"instances, more than the {MAX_ENUMERATED} played whole every generation: set "
             "instances=K to play K fresh samples per generation"
         )
-    return batch_stack(list(env.generator.instances()))
+    return batch_stack(list(task.generator.instances()))
 
 
 def fitness_from_returns(returns: Tensor, q: float, max_return: float = 0.0) -> Tensor:
@@ -169,8 +167,7 @@ class Evolution:
     def __init__(self, config: EvolveConfig, evaluator: Evaluator | None = None) -> None:
         self.config = config
         self.task = task = make_task(config)
-        env = task.env
-        self.dynamics, self.generator = env.dynamics, env.generator
+        self.dynamics, self.generator = task.env.dynamics, task.generator
         self.player = make_player(task, config.player)
         model_config = task.model_config(config.model_preset, config.player, **config.model)
         self.model = SeededTransformer(model_config, torch.Generator().manual_seed(config.seed))
@@ -183,7 +180,7 @@ class Evolution:
         self.fixed_policy_seed = self._policy_seeds(1, self.seed_generator)
         self.instance_rng = np.random.default_rng(config.seed + 2)
         if config.instances is None:
-            self.evaluation_instances = every_instance(env, config.env_id)
+            self.evaluation_instances = every_instance(task)
         else:
             eval_rng = np.random.default_rng(EVAL_SEED)
             self.evaluation_instances = self.generator.sample_batch(eval_rng, config.instances)
