@@ -5,6 +5,7 @@
     python scripts/evolve.py --preset paper                    # the paper's PGPE and model
     python scripts/evolve.py --env-id RandAlg/GraphColoring-v0 # any registered env
     python scripts/evolve.py --resume runs/evolve              # continue a killed run
+    python scripts/evolve.py --preset paper --max-minutes 120  # a wall-clock budget
 
 Every generation, each candidate plays the same instances (all of them, or --instances fresh
 samples) under the same m policy seeds; its fitness is minus the q-norm over instances of its
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +76,10 @@ class Args:
     fixed_seed: bool | None = flag(None, "one fixed policy seed (the r0 variants)")
     seed: int | None = flag(None, "seed of weights, ES, policy seeds", minimum=0, maximum=2**32 - 1)
     generations: int | None = flag(None, "ES generations of the run", minimum=1, maximum=10**7)
+    max_minutes: float | None = flag(
+        None, "wall-clock budget of this invocation: stop (checkpoint, report) once spent",
+        minimum=0.01,
+    )
 
     def __post_init__(self) -> None:
         if self.resume and (self.out or self.overwrite):
@@ -165,6 +171,7 @@ def evolve(run: Evolution, start: int, out: Path, args: Args) -> None:
     log = RunLogger(
         out, step_key="generation", optional=EVAL_COLUMNS, resume_from_step=start or None
     )
+    deadline = time.monotonic() + 60 * args.max_minutes if args.max_minutes else math.inf
     with log, StopRequest() as stop:
         for generation in bar:
             begin, done = time.perf_counter(), generation + 1
@@ -176,10 +183,18 @@ def evolve(run: Evolution, start: int, out: Path, args: Args) -> None:
                 mean=f"{metrics['fitness_mean']:.2f}", best=f"{metrics['fitness_max']:.2f}",
                 worst_case=f"{metrics['worst_case_best']:.2f}",
             )  # fmt: skip
-            if done % args.checkpoint_every == 0 or done == config.generations or stop.requested:
+            out_of_time = time.monotonic() >= deadline
+            if (
+                done % args.checkpoint_every == 0 or done == config.generations
+                or stop.requested or out_of_time
+            ):  # fmt: skip
                 run.save(out / "checkpoint.pt", done)
             if stop.requested:
                 raise SystemExit(f"interrupted at generation {done}: continue with --resume {out}")
+            if out_of_time:
+                bar.close()
+                print(f"--max-minutes spent at generation {done}: continue with --resume {out}")
+                break
 
 
 if __name__ == "__main__":

@@ -61,6 +61,21 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
         assert torch.equal(final_state(killed)[name], tensor), name
 
 
+def test_a_spent_time_budget_checkpoints_reports_and_resumes(tmp_path):
+    run_dir = tmp_path / "budget"
+    long = [*CONFIG, "--generations", "100000", *RUNTIME, "--out", str(run_dir)]
+    spent = evolve(*long, "--max-minutes", "0.01")
+    assert spent.returncode == 0, spent.stderr
+    assert "--max-minutes spent at generation" in spent.stdout and "95th pct" in spent.stdout
+    stopped_at = len(log_rows(run_dir))
+    assert 1 <= stopped_at < 100000
+    assert json.loads((run_dir / "evaluation.json").read_text())
+
+    resumed = evolve("--resume", str(run_dir), "--generations", str(stopped_at + 3), *RUNTIME)
+    assert resumed.returncode == 0, resumed.stderr
+    assert len(log_rows(run_dir)) == stopped_at + 3
+
+
 def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
     run_dir = tmp_path / "run"
     short = [*CONFIG, "--generations", "2", "--eval-every", "1", "--threads", "1"]
