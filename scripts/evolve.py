@@ -76,10 +76,7 @@ class Args:
     fixed_seed: bool | None = flag(None, "one fixed policy seed (the r0 variants)")
     seed: int | None = flag(None, "seed of weights, ES, policy seeds", minimum=0, maximum=2**32 - 1)
     generations: int | None = flag(None, "ES generations of the run", minimum=1, maximum=10**7)
-    max_minutes: float | None = flag(
-        None, "wall-clock budget of this invocation: stop (checkpoint, report) once spent",
-        minimum=0.01,
-    )
+    max_minutes: float | None = flag(None, "wall-clock budget, then report", minimum=0.01)
 
     def __post_init__(self) -> None:
         if self.resume and (self.out or self.overwrite):
