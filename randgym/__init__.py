@@ -13,9 +13,11 @@ __version__ = "0.1.0"
 
 ENV_IDS = (
     "RandAlg/GridExplore-v0",
-    "RandAlg/AssociativeRecall-v0",
+    "RandAlg/AssociativeRecall-v1",
     "RandAlg/GraphColoring-v0",
 )
+# Outdated versions stay registered; `gym.make` warns (DeprecationWarning) that they are outdated.
+DEPRECATED_ENV_IDS = ("RandAlg/AssociativeRecall-v0",)
 
 
 def _register(env_id: str, module: str, env_class: str, vector_class: str) -> None:
@@ -30,6 +32,12 @@ def _register(env_id: str, module: str, env_class: str, vector_class: str) -> No
 _register("RandAlg/GridExplore-v0", "grid_explore", "GridExploreEnv", "GridExploreVectorEnv")
 _register(
     "RandAlg/AssociativeRecall-v0",
+    "associative_recall",
+    "AssociativeRecallEnvV0",
+    "AssociativeRecallVectorEnvV0",
+)
+_register(
+    "RandAlg/AssociativeRecall-v1",
     "associative_recall",
     "AssociativeRecallEnv",
     "AssociativeRecallVectorEnv",

@@ -24,5 +24,5 @@ class StoreSubset:
         else:
             stored = np.arange(self.memory)
         query = int(np.argmax(obs["query"]))
-        value = obs["values"][query]
+        value = obs["pair_values"][query]
         return value if query in stored else np.zeros_like(value)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import randgym  # noqa: F401  (registers the envs)
+import randgym
 from randgym.envs.associative_recall import AssociativeRecallEnv, RecallGenerator
 from randgym.envs.associative_recall.core import RecallDynamics
 from tests.randgym.helpers import assert_tree_equal
@@ -17,7 +18,7 @@ VALUES = np.array([[0, 1], [1, 1], [0, 0]], dtype=np.int8)  # N = 3 keys, d = 2 
 
 
 def recall_env(**kwargs) -> AssociativeRecallEnv:
-    return gym.make("RandAlg/AssociativeRecall-v0", **kwargs).unwrapped
+    return gym.make("RandAlg/AssociativeRecall-v1", **kwargs).unwrapped
 
 
 # --- instance space ---------------------------------------------------------------------------
@@ -157,9 +158,9 @@ def test_query_set_refuses_bad_fillings():
 def test_reward_and_bits_correct_on_a_fixed_instance(action, reward, bits_correct):
     env = recall_env(n_pairs=3, value_bits=2)
     obs, info = env.reset(options={"instance": {"values": VALUES, "query": 1}})
-    np.testing.assert_array_equal(obs["values"], VALUES)
+    np.testing.assert_array_equal(obs["pair_values"], VALUES)
     np.testing.assert_array_equal(obs["query"], [0, 1, 0])
-    assert obs["query"].dtype == np.int8 and obs["values"].dtype == np.int8
+    assert obs["query"].dtype == np.int8 and obs["pair_values"].dtype == np.int8
     _, got_reward, terminated, truncated, info = env.step(np.array(action, dtype=np.int8))
     assert (got_reward, terminated, truncated) == (reward, True, False)
     assert info["bits_correct"] == bits_correct
@@ -236,10 +237,37 @@ def test_bad_kwargs_are_refused(kwargs, match):
 def test_spaces_follow_the_kwargs():
     env = recall_env(n_pairs=8, value_bits=3)
     assert env.action_space == gym.spaces.MultiBinary(3)
-    assert env.observation_space["values"] == gym.spaces.MultiBinary((8, 3))
+    assert env.observation_space["pair_values"] == gym.spaces.MultiBinary((8, 3))
     assert env.observation_space["query"] == gym.spaces.MultiBinary(8)
     obs, _ = env.reset(seed=0)
     assert env.observation_space.contains(obs)
+
+
+def test_observation_keys_do_not_clash_with_torch_module_dict_attributes():
+    # SB3's MultiInputPolicy builds an nn.ModuleDict keyed by the observation keys.
+    for env_id in randgym.ENV_IDS:
+        keys = gym.make(env_id).observation_space.keys()
+        assert not [key for key in keys if hasattr(torch.nn.ModuleDict(), key)], env_id
+
+
+@pytest.mark.parametrize("make", [gym.make, lambda env_id: gym.make_vec(env_id, num_envs=2)])
+def test_v0_is_deprecated_but_still_observes_values(make):
+    with pytest.deprecated_call(match=r"AssociativeRecall-v0 is out of date.*`v1`"):
+        env = make("RandAlg/AssociativeRecall-v0")
+    obs, info = env.reset(seed=0)
+    assert set(obs) == {"values", "query"}
+    assert set(env.observation_space.keys()) == {"values", "query"}
+    np.testing.assert_array_equal(obs["values"], info["instance"]["values"])
+
+
+def test_v1_observes_the_same_values_as_v0_under_another_key():
+    with pytest.deprecated_call():
+        old = gym.make("RandAlg/AssociativeRecall-v0")
+    new = gym.make("RandAlg/AssociativeRecall-v1")
+    old_obs, _ = old.reset(seed=3)
+    new_obs, _ = new.reset(seed=3)
+    np.testing.assert_array_equal(old_obs["values"], new_obs["pair_values"])
+    np.testing.assert_array_equal(old_obs["query"], new_obs["query"])
 
 
 def test_text_render_shows_values_query_and_answer():

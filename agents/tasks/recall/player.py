@@ -1,4 +1,4 @@
-"""How a transformer plays `AssociativeRecall-v0`, and the recall tokenization it shares.
+"""How a transformer plays `AssociativeRecall-v1`, and the recall tokenization it shares.
 
 Token ``i < N`` is ``[one-hot key i (N), value bits v_i (d)]`` and the query token is
 ``[one-hot key of the queried index, zeros (d)]``. There are only ``N * 2**d + N`` distinct
@@ -77,7 +77,7 @@ class RecallPlayer:
 
     def tokens(self, obs: dict[str, np.ndarray], dtype: torch.dtype = torch.float32) -> Tensor:
         """Token sequences (n, N + 1, N + d) of observations (as `RecallDynamics.observe`)."""
-        ids = recall_token_ids(obs["values"], obs["query"].argmax(axis=1))
+        ids = recall_token_ids(obs["pair_values"], obs["query"].argmax(axis=1))
         return self.vocab[torch.from_numpy(ids)].to(dtype)
 
     def mask(self, obs: dict[str, np.ndarray]) -> None:

@@ -1,4 +1,4 @@
-"""Associative recall (`RandAlg/AssociativeRecall-v0`) as a supervised task.
+"""Associative recall (`RandAlg/AssociativeRecall-v1`) as a supervised task.
 
 The tokens are those of the evolution player (``agents.tasks.recall.player``): the N
 (key, value) tokens, then the query token, as ids into a fixed vocabulary, which lets
@@ -53,7 +53,7 @@ class RecallTask(SupervisedTask):
     """
 
     name = "recall"
-    env_id = "RandAlg/AssociativeRecall-v0"
+    env_id = "RandAlg/AssociativeRecall-v1"
     size_kwarg = "n_pairs"
     presets = {
         # the paper's 2-layer linear-attention model, with its code's GELU + Linear pre-layer

@@ -2,6 +2,8 @@
 
 A batch of `n` episodes is a `RecallState` of arrays with leading dimension `n`. An episode
 is one step: the agent sees the N values and the queried key, answers with d bits and is done.
+The observation names the values `pair_values` (`values` in the deprecated v0, a name that
+clashes with `torch.nn.ModuleDict.values` in SB3's `MultiInputPolicy`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class RecallDynamics:
 
     n_pairs: int = 15
     value_bits: int = 5
+    values_key: str = "pair_values"  # the observation key of the values ("values" in v0)
 
     def reset(self, instances: dict[str, np.ndarray]) -> RecallState:
         """Episodes on the instance batch `{"values": (n, N, d), "query": (n,)}`."""
@@ -58,7 +61,7 @@ class RecallDynamics:
     def observe(self, state: RecallState) -> dict[str, np.ndarray]:
         """The values (n, N, d) and the one-hot queried key (n, N), both int8."""
         return {
-            "values": state.values.copy(),
+            self.values_key: state.values.copy(),
             "query": np.eye(self.n_pairs, dtype=np.int8)[state.query],
         }
 

@@ -1,4 +1,4 @@
-"""`RandAlg/AssociativeRecall-v0`: recall the value stored under a queried one-hot key."""
+"""`RandAlg/AssociativeRecall-v1`: recall the value stored under a queried one-hot key."""
 
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ class AssociativeRecallEnv(TaskEnv):
     `MultiBinary(value_bits)`: the predicted value bits.
 
     ## Observation Space
-    A `Dict` with `values` (`MultiBinary((n_pairs, value_bits))`, the N values in key order:
-    row i is the value of key `e_i`) and `query` (`MultiBinary(n_pairs)`, the one-hot key
+    A `Dict` with `pair_values` (`MultiBinary((n_pairs, value_bits))`, the N values in key
+    order: row i is the value of key `e_i`) and `query` (`MultiBinary(n_pairs)`, the one-hot key
     queried). Sequence models read row i with key `e_i` as token i and `query` as the
     final token.
 
@@ -54,8 +54,13 @@ class AssociativeRecallEnv(TaskEnv):
     in the batch.
 
     ## Version History
-    - v0: initial version.
+    - v1: the observation key `values` is renamed `pair_values` (`values` clashes with
+      `torch.nn.ModuleDict.values`, so SB3's `MultiInputPolicy` could not be built). The
+      instances (`options["instance"]`, `info["instance"]`) keep their keys.
+    - v0: initial version; deprecated (`AssociativeRecallEnvV0`): `gym.make` warns.
     """
+
+    values_key = "pair_values"  # the observation key of the N values
 
     def __init__(
         self, n_pairs: int = 15, value_bits: int = 5, render_mode: str | None = None
@@ -63,10 +68,10 @@ class AssociativeRecallEnv(TaskEnv):
         super().__init__(render_mode)
         self.generator = RecallGenerator(n_pairs, value_bits)
         n_pairs, value_bits = self.generator.n_pairs, self.generator.value_bits
-        self.dynamics = RecallDynamics(n_pairs=n_pairs, value_bits=value_bits)
+        self.dynamics = RecallDynamics(n_pairs, value_bits, self.values_key)
         self.observation_space = spaces.Dict(
             {
-                "values": spaces.MultiBinary((n_pairs, value_bits)),
+                self.values_key: spaces.MultiBinary((n_pairs, value_bits)),
                 "query": spaces.MultiBinary(n_pairs),
             }
         )
@@ -106,6 +111,12 @@ class AssociativeRecallEnv(TaskEnv):
             right = (answer == state.values[index, query]).all()
             colors[n_pairs, 0] = RIGHT_COLOR if right else WRONG_COLOR
         return upscale(colors)
+
+
+class AssociativeRecallEnvV0(AssociativeRecallEnv):
+    """The deprecated `RandAlg/AssociativeRecall-v0`: the values are observed as `values`."""
+
+    values_key = "values"
 
 
 def _bits(bits: np.ndarray) -> str:

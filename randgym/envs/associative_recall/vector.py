@@ -1,8 +1,8 @@
-"""The native vector env of `RandAlg/AssociativeRecall-v0`."""
+"""The native vector envs of `RandAlg/AssociativeRecall-v1` (and of the deprecated v0)."""
 
 from __future__ import annotations
 
-from randgym.envs.associative_recall.env import AssociativeRecallEnv
+from randgym.envs.associative_recall.env import AssociativeRecallEnv, AssociativeRecallEnvV0
 from randgym.envs.task_vector import TaskVectorEnv
 
 
@@ -14,3 +14,9 @@ class AssociativeRecallVectorEnv(TaskVectorEnv):
     """
 
     env_class = AssociativeRecallEnv
+
+
+class AssociativeRecallVectorEnvV0(AssociativeRecallVectorEnv):
+    """The native vector env of the deprecated `RandAlg/AssociativeRecall-v0`."""
+
+    env_class = AssociativeRecallEnvV0
