@@ -8,11 +8,13 @@ from randgym.wrappers.adversarial import (
     UniformAdversary,
     WorstCaseAdversary,
 )
+from randgym.wrappers.policy_seed import PolicySeedObservation
 
 __all__ = [
     "AdversarialInstances",
     "Adversary",
     "FixedAdversary",
+    "PolicySeedObservation",
     "TrackingAdversary",
     "UniformAdversary",
     "WorstCaseAdversary",
