@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents.baselines.coloring import LocalExtremes
+from agents.baselines.coloring import GreedyById, LocalExtremes, RandomTrials
 from agents.models.transformer import SeededTransformer
 from agents.tasks.base import Baseline, Batch, SupervisedTask
 from agents.tasks.coloring.player import ColoringPlayer, vertex_tokens
@@ -90,11 +90,17 @@ class ColoringTask(SupervisedTask):
         return ColoringPlayer(self.env, **options)
 
     def baselines(self) -> list[Baseline]:
-        """Local extremes of the vertex ids (deterministic) or of random keys (randomized)."""
-        n = self.n_vertices
+        """Local extremes (one round), uniform colors, random trials and greedy by id.
+
+        The last two get as many communication rounds as the paper model has attention layers.
+        """
+        n, rounds = self.n_vertices, self.presets["paper"]["n_layers"]
         return [
             Baseline("local extremes of ids", lambda seed: LocalExtremes(n), False),
             Baseline("local extremes of random keys", lambda seed: LocalExtremes(n, seed), True),
+            Baseline("uniform random coloring", lambda seed: RandomTrials(n, 0, seed), True),
+            Baseline(f"random trials, {rounds} rounds", lambda s: RandomTrials(n, rounds, s), True),
+            Baseline(f"greedy by id, {rounds} rounds", lambda seed: GreedyById(n, rounds), False),
         ]
 
     def batch(self, adjacency: np.ndarray) -> Batch:
