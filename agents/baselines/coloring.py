@@ -14,11 +14,14 @@ overhead. Sets of colors are bit masks (bit c for color c).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from agents.tasks.base import Baseline
 from randgym.envs.graph_coloring import ColoringDynamics
+
+if TYPE_CHECKING:  # the tasks import the baselines
+    from agents.tasks.base import Baseline
 
 N_COLORS = 3  # the task's palette: 3-coloring of cycles
 MAX_COLORS = 12  # color sets are looked up in tables of 2**n_colors rows
