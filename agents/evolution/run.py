@@ -170,6 +170,11 @@ class Evolution:
         self.dynamics, self.generator = task.env.dynamics, task.generator
         self.player = make_player(task, config.player)
         model_config = task.model_config(config.model_preset, config.player, **config.model)
+        if model_config.seed_pool and not config.fixed_seed and config.m != model_config.seed_pool:
+            raise ValueError(
+                f"m={config.m} with seed_pool={model_config.seed_pool}: every generation plays "
+                f"the whole pool, so set m={model_config.seed_pool}"
+            )
         self.model = SeededTransformer(model_config, torch.Generator().manual_seed(config.seed))
         self.engine = RolloutEngine(self.model, self.dynamics, self.player)
         self.evaluator = evaluator or LocalEvaluator(self.engine, config.chunk_size)
@@ -189,9 +194,14 @@ class Evolution:
         return self.model.sample_policy_seed(n, generator, length=self.player.length)
 
     def policy_seeds(self) -> Tensor:
-        """This generation's M policy seeds (the fixed one, repeated, for r0 runs)."""
+        """This generation's policy seeds: the fixed one (r0 runs), the whole seed pool, or M fresh.
+
+        Playing the model's whole seed pool gives the exact expectation over its seeds.
+        """
         if self.config.fixed_seed:
             return self.fixed_policy_seed
+        if self.model.policy_seed_pool is not None:
+            return self.model.policy_seed_pool
         return self._policy_seeds(self.config.m, self.seed_generator)
 
     def generation_instances(self) -> Any:
@@ -221,9 +231,11 @@ class Evolution:
         }
 
     def evaluation_seeds(self, n_seeds: int) -> Tensor:
-        """Policy seeds to evaluate the center with: n fresh ones, the fixed one for r0 runs."""
+        """Policy seeds to evaluate the center with: the fixed one, the whole pool, or n fresh."""
         if self.config.fixed_seed:
             return self.fixed_policy_seed
+        if self.model.policy_seed_pool is not None:
+            return self.model.policy_seed_pool
         return self._policy_seeds(n_seeds, torch.Generator().manual_seed(EVAL_SEED))
 
     def center_returns(self, n_seeds: int) -> Tensor:

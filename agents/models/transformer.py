@@ -5,6 +5,9 @@ Random Seed Encodings (how the seed enters the model), with the shape of a batch
 ``per_token_uniform`` (S, L, d_r): U[0, 1] per token, concatenated (coloring);
 ``prefix_normal`` (S, d_r): N(0, 1), embedded by its own linear layer as token 0 (grid world);
 ``none`` (S, 0).
+With ``seed_pool=K`` the seeds are drawn uniformly from K fixed draws of that distribution (the
+same for every model of that config): the model is then a mixture of K deterministic policies,
+whose expectation over seeds can be computed exactly by playing all K.
 
 ``forward`` runs every input under every seed in one batched call. ``init_cache`` / ``step``
 decode a token at a time in O(context): a KV cache (softmax) or the state sum_t k_t v_t^T
@@ -28,6 +31,7 @@ MASKS = ("causal", "none")
 SEED_MODES = ("shared_bits", "per_token_uniform", "prefix_normal", "none")
 TRUNC_NORMAL_STD = 0.8796256610342398  # std of a standard normal truncated to [-2, 2]
 LEARNED_POSITION_STD = 0.02  # init std of a learned positional table (as nanoGPT's wpe)
+SEED_POOL_GENERATOR_SEED = 0  # seeds the fixed draws of a seed pool
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -59,12 +63,14 @@ class TransformerConfig:
     mask: str = "causal"  # "causal" | "none"; a mask given at call time is ANDed with it
     seed_mode: str = "shared_bits"  # how the policy seed enters, see the module docstring
     seed_dim: int = 10  # d_r: features per seed vector (ignored when seed_mode is "none")
+    seed_pool: int = 0  # K > 0: seeds drawn uniformly from K fixed ones; 0: fresh draws
 
     def __post_init__(self) -> None:
         for name in ("input_dim", "output_dim", "width", "n_layers", "n_heads", "key_size"):
             _check_int(name, getattr(self, name), 1)
         _check_int("max_len", self.max_len, 1)
         _check_int("seed_dim", self.seed_dim, 0 if self.seed_mode == "none" else 1)
+        _check_int("seed_pool", self.seed_pool, 0)
         _check_choice("attention", self.attention, ATTENTIONS)
         _check_choice("positional", self.positional, POSITIONALS)
         _check_choice("mask", self.mask, MASKS)
@@ -72,6 +78,8 @@ class TransformerConfig:
         for name in ("mlp", "layer_norm", "embed_mlp"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid; expected a bool")
+        if self.seed_pool and self.seed_mode == "none":
+            raise ValueError(f"seed_pool={self.seed_pool}: seed_mode='none' has no seeds to pool")
 
     @property
     def concat_seed_dim(self) -> int:
@@ -247,6 +255,11 @@ class SeededTransformer(nn.Module):
         self.blocks = nn.ModuleList(Block(config) for _ in range(config.n_layers))
         self.head = _linear(width, config.output_dim)
         self._init_parameters(generator)
+        pool = None
+        if config.seed_pool:  # a buffer, so that it follows the model's dtype and device
+            pool_generator = torch.Generator().manual_seed(SEED_POOL_GENERATOR_SEED)
+            pool = self._draw_policy_seeds(config.seed_pool, pool_generator, config.max_len)
+        self.register_buffer("policy_seed_pool", pool, persistent=False)
 
     @torch.no_grad()
     def _init_parameters(self, generator: torch.Generator | None) -> None:
@@ -275,9 +288,17 @@ class SeededTransformer(nn.Module):
 
         Returns:
             ``(n, seed_dim)`` seeds, ``(n, length, seed_dim)`` for ``per_token_uniform`` and
-            ``(n, 0)`` for ``none``, in the dtype and on the device of the model.
+            ``(n, 0)`` for ``none``, in the dtype and on the device of the model; with a seed
+            pool, n rows of the pool drawn uniformly (per-token pool seeds have ``max_len``
+            steps, of which the first ``length`` are read).
         """
         _check_int("n", n, 1)
+        if self.policy_seed_pool is not None:
+            index = torch.randint(len(self.policy_seed_pool), (n,), generator=generator)
+            return self.policy_seed_pool[index.to(self.policy_seed_pool.device)]
+        return self._draw_policy_seeds(n, generator, length)
+
+    def _draw_policy_seeds(self, n: int, generator: torch.Generator, length: int | None) -> Tensor:
         mode, dim = self.config.seed_mode, self.config.seed_dim
         like = {"dtype": self.embed.weight.dtype, "device": self.embed.weight.device}
         if mode == "shared_bits":

@@ -191,6 +191,15 @@ def test_fixed_seed_runs_use_one_seed_for_every_generation():
     assert run.center_returns(50).shape == (24, 1)
 
 
+def test_a_seed_pool_is_played_whole_in_training_and_evaluation():
+    run = Evolution(tiny(model={**TINY_MODEL, "seed_pool": 3}, m=3))
+    pool = run.model.policy_seed_pool
+    assert torch.equal(run.policy_seeds(), pool) and torch.equal(run.evaluation_seeds(50), pool)
+    assert run.center_returns(50).shape == (24, 3)
+    with pytest.raises(ValueError, match="set m=3"):
+        Evolution(tiny(model={**TINY_MODEL, "seed_pool": 3}, m=2))
+
+
 def test_pepg_improves_the_average_return():
     es = {"popsize": 16, "sigma_init": 0.1, "center_lr": 0.05}
     run = Evolution(tiny(es=es, q=1.0, m=2))

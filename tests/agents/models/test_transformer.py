@@ -94,6 +94,29 @@ def test_init_and_policy_seeds_use_only_the_given_generator():
         make(seed_mode="per_token_uniform").sample_policy_seed(2, gen())
 
 
+@pytest.mark.parametrize("mode", ["shared_bits", "per_token_uniform", "prefix_normal"])
+def test_a_seed_pool_draws_its_fixed_seeds_uniformly(mode):
+    model = make(seed_mode=mode, seed_dim=16, seed_pool=4)  # distinct rows
+    pool = model.policy_seed_pool
+    assert pool.shape[0] == 4 and pool.dtype == torch.float64
+    other = make(seed=9, seed_mode=mode, seed_dim=16, seed_pool=4)
+    assert torch.equal(pool, other.policy_seed_pool)
+    assert "policy_seed_pool" not in model.state_dict()  # rebuilt from the config
+    seeds = model.sample_policy_seed(400, gen(), length=6)
+    hits = (seeds.flatten(1)[:, None] == pool.flatten(1)[None]).all(dim=2)  # (400, 4)
+    assert torch.equal(hits.sum(dim=1), torch.ones(400, dtype=torch.long))  # one pool row each
+    assert (hits.sum(dim=0) > 60).all()  # every row is drawn (expected 100 each)
+    x = torch.zeros(2, 6, 3, dtype=torch.float64)
+    assert model(x, seeds[:5]).shape == (2, 5, 6, 2)
+
+
+def test_bad_seed_pools_are_refused():
+    with pytest.raises(ValueError, match="seed_pool=-1"):
+        make(seed_pool=-1)
+    with pytest.raises(ValueError, match="seed_mode='none'"):
+        make(seed_mode="none", seed_dim=0, seed_pool=3)
+
+
 def test_bad_policy_seed_and_input_shapes_raise():
     model = make(seed_mode="shared_bits", seed_dim=5)
     x = torch.zeros(2, 4, 3, dtype=torch.float64)
