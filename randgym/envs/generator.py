@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from randgym.envs.batching import batch_index
+from randgym.envs.batching import batch_index, batch_stack
 
 
 class InstanceGenerator(ABC):
@@ -51,6 +51,13 @@ class InstanceGenerator(ABC):
     def index_of(self, instance: Any) -> int:
         """The enumeration index of `instance` (inverse of `instance_from_index`)."""
         raise NotImplementedError(f"{type(self).__name__} does not enumerate its instances")
+
+    def instances_from_indices(self, indices: Any) -> Any:
+        """Batched `instance_from_index`: the instances numbered `indices` (k,) as one batch.
+
+        Generators with a vectorised enumeration override it; this one loops.
+        """
+        return batch_stack([self.instance_from_index(index) for index in indices])
 
     def instances(self) -> Iterator[Any]:
         """Iterates lazily over the whole (finite) instance space in index order."""

@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 
+from randgym.envs.batching import batch_index
 from randgym.envs.generator import InstanceGenerator
 from randgym.envs.validation import check_float, check_int
+
+ENUMERATION_LIMIT = 10**7  # the largest instance space an adversary lists as candidates
+TRACKING_LIMIT = 10**6  # the largest space TrackingAdversary estimates instance by instance
+# TrackingAdversary draws its proposals in blocks of ceil(candidates / this)
+BLOCK_CANDIDATES = 1024
 
 
 class Adversary(ABC):
@@ -75,15 +81,17 @@ class Adversary(ABC):
 
     def _candidates(self, instances: Sequence[Any] | None) -> list[Any]:
         generator = self._bound_generator()
+        count = generator.num_instances
         if instances is not None:
             candidates = [generator.validate(instance) for instance in instances]
-        elif generator.num_instances is None or generator.num_instances > 10**7:
+        elif count is None or count > ENUMERATION_LIMIT:
             raise ValueError(
-                f"{type(self).__name__} cannot enumerate {generator.num_instances} instances; "
+                f"{type(self).__name__} cannot enumerate {count} instances; "
                 "pass a candidate list with instances=..."
             )
         else:
-            candidates = list(generator.instances())
+            batch = generator.instances_from_indices(np.arange(count))
+            candidates = [batch_index(batch, i) for i in range(count)]
         if not candidates:
             raise ValueError(f"{type(self).__name__} needs at least one candidate instance")
         return candidates
@@ -173,11 +181,27 @@ class TrackingAdversary(Adversary):
     """Learns from the episodes it sees which instances hurt, with no handle on the policy.
 
     It keeps an exponential moving average `R_i` of the return on each candidate and samples
-    instance i with probability proportional to `loss_i ** (q - 1)`, `loss_i = max_return -
+    candidate i with probability proportional to `loss_i ** (q - 1)`, `loss_i = max_return -
     R_i`: the weight the gradient of the q-norm `(mean_i loss_i^q)^(1/q)` gives to instance i,
     so a learner trained on the served instances follows the q-norm objective. q=1 is uniform,
     q=inf always serves the current worst. A share `exploration` of episodes is uniform, and
-    unseen instances count as the worst seen, so no instance is starved.
+    unseen candidates count as the worst seen, so no candidate is starved. `propose` serves
+    blocks of `ceil(len(instances) / 1024)` instances drawn together with `probabilities()`
+    (one at a time up to 1,024 candidates, then made in one batched call), so a large
+    candidate set costs little per episode.
+
+    The candidates are, in this order of preference:
+    - the `instances` given;
+    - every instance of a space of at most 1,000,000 (`TRACKING_LIMIT`): candidate i is the
+      instance numbered i, made when served and numbered by `generator.index_of` when
+      observed, so nothing is enumerated up front (GraphColoring's 181,440 cycles cost one
+      float each);
+    - otherwise (recall's 15 * 2**75 instances, random graphs) a *pool* of `pool_size`
+      instances sampled from the generator and refreshed: each time the adversary has observed
+      `pool_size` episodes, the `pool_refresh` share of the pool with the highest estimated
+      returns (the instances the agent has learnt; unseen ones are kept) is replaced by fresh
+      samples. Per-feature estimates were the alternative; a pool needs no model of which
+      features make an instance hard and tracks instances as the q-norm defines them.
 
     Args:
         q: The norm exponent, >= 1 (math.inf for the worst case; NaN is refused).
@@ -186,7 +210,9 @@ class TrackingAdversary(Adversary):
             last).
         max_return: The best achievable return, finite (0 for the grid world's -1 per step,
             1 for the 0/1 tasks); default: the best return observed so far.
-        instances: Candidate instances; default: the whole (finite) instance space.
+        instances: Candidate instances; default: see above.
+        pool_size: The number of pooled candidates of a space too large to track, >= 1.
+        pool_refresh: The share in (0, 1] of the pool replaced at each refresh.
         seed: Seed of the adversary's own random generator.
     """
 
@@ -197,6 +223,8 @@ class TrackingAdversary(Adversary):
         smoothing: float = 0.2,
         max_return: float | None = None,
         instances: Sequence[Any] | None = None,
+        pool_size: int = 4096,
+        pool_refresh: float = 0.25,
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
@@ -208,12 +236,29 @@ class TrackingAdversary(Adversary):
         if self.smoothing == 0:
             raise ValueError(f"smoothing={smoothing!r} must be in (0, 1]")
         self.max_return = None if max_return is None else check_float("max_return", max_return)
+        self.pool_size = check_int("pool_size", pool_size, 1)
+        self.pool_refresh = check_float("pool_refresh", pool_refresh, 0.0, 1.0)
+        if self.pool_refresh == 0:
+            raise ValueError(f"pool_refresh={pool_refresh!r} must be in (0, 1]")
         self._given = instances
 
     def _on_bind(self) -> None:
-        self.instances = self._candidates(self._given)
-        self._index = {self.generator.key(inst): i for i, inst in enumerate(self.instances)}
+        count = self.generator.num_instances
+        enumerated = self._given is None and count is not None and count <= TRACKING_LIMIT
+        self.pooled = self._given is None and not enumerated
+        self._keys: dict[Hashable, int] | None = None  # candidate positions, unless enumerated
+        if enumerated:
+            self.instances: Sequence[Any] = _Enumeration(self.generator)
+        elif self.pooled:
+            self.instances = self._sampled(self.pool_size)
+        else:
+            self.instances = self._candidates(self._given)
+        if not enumerated:
+            self._keys = {self.generator.key(inst): i for i, inst in enumerate(self.instances)}
         self.estimates = np.full(len(self.instances), np.nan)
+        self._episodes_since_refresh = 0
+        self._block = -(-len(self.instances) // BLOCK_CANDIDATES)
+        self._drawn: list[Any] = []  # the rest of the block being served, last first
 
     def probabilities(self) -> np.ndarray:
         """The current probability of serving each candidate."""
@@ -233,18 +278,69 @@ class TrackingAdversary(Adversary):
         return (1 - self.exploration) * weights / weights.sum() + self.exploration / count
 
     def propose(self) -> Any:
-        """An instance drawn with `probabilities()`."""
+        """An instance drawn with `probabilities()` (of the time its block was drawn)."""
         self._bound_generator()
-        return self.instances[self.rng.choice(len(self.instances), p=self.probabilities())]
+        if not self._drawn:
+            cumulative = np.cumsum(self.probabilities())
+            draws = self.rng.random(self._block) * cumulative[-1]
+            picks = np.searchsorted(cumulative, draws, side="right")
+            picks = np.minimum(picks, len(self.instances) - 1)[::-1]
+            if isinstance(self.instances, _Enumeration):
+                self._drawn = self.instances.take(picks)
+            else:
+                self._drawn = [self.instances[i] for i in picks]
+        return self._drawn.pop()
 
     def _record(self, instance: Any, episode_return: float) -> None:
-        """Updates the moving average of the return on `instance` (others are ignored)."""
-        i = self._index.get(self._bound_generator().key(instance))
-        if i is None:
-            return
-        old = self.estimates[i]
-        rate = 1.0 if np.isnan(old) else self.smoothing
-        self.estimates[i] = (1 - rate) * (0.0 if np.isnan(old) else old) + rate * episode_return
+        """Updates the moving average of the return on `instance` (non-candidates are ignored)."""
+        i = self._position(instance)
+        if i is not None:
+            old = self.estimates[i]
+            rate = 1.0 if np.isnan(old) else self.smoothing
+            self.estimates[i] = (1 - rate) * (0.0 if np.isnan(old) else old) + rate * episode_return
+        self._episodes_since_refresh += 1
+        if self.pooled and self._episodes_since_refresh >= self.pool_size:
+            self._refresh_pool()
+
+    def _position(self, instance: Any) -> int | None:
+        generator = self._bound_generator()
+        if self._keys is None:
+            return generator.index_of(instance)
+        return self._keys.get(generator.key(instance))
+
+    def _refresh_pool(self) -> None:
+        """Replaces the easiest seen pool members by fresh samples."""
+        self._episodes_since_refresh, self._drawn = 0, []
+        seen = np.flatnonzero(~np.isnan(self.estimates))
+        count = min(seen.size, max(1, round(self.pool_refresh * len(self.instances))))
+        easiest = seen[np.argsort(-self.estimates[seen], kind="stable")[:count]]
+        for i, fresh in zip(easiest, self._sampled(count), strict=True):
+            self._keys.pop(self.generator.key(self.instances[i]), None)
+            self._keys[self.generator.key(fresh)] = i
+            self.instances[i] = fresh
+            self.estimates[i] = np.nan
+
+    def _sampled(self, count: int) -> list[Any]:
+        batch = self._bound_generator().sample_batch(self.rng, count)
+        return [batch_index(batch, i) for i in range(count)]
+
+
+class _Enumeration(Sequence):
+    """The instances of a finite space as a lazy sequence: item i is the instance numbered i."""
+
+    def __init__(self, generator: InstanceGenerator) -> None:
+        self.generator = generator
+
+    def __len__(self) -> int:
+        return self.generator.num_instances
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.generator.instance_from_index(index)
+
+    def take(self, indices: np.ndarray) -> list[Any]:
+        """The instances numbered `indices`, made in one batched call."""
+        batch = self.generator.instances_from_indices(indices)
+        return [batch_index(batch, i) for i in range(len(indices))]
 
 
 class AdversarialInstances(gym.Wrapper):
@@ -253,7 +349,8 @@ class AdversarialInstances(gym.Wrapper):
     On each `reset` the adversary's instance goes to the env as `options["instance"]`
     (unless the caller passes one); at the end of each episode the adversary learns its return.
     Works for every randgym env, and under `gym.make_vec(..., wrappers=[...])` or SB3 VecEnvs
-    (one adversary object may be shared by all sub-envs of a process).
+    (one adversary object may be shared by all sub-envs of a process; with worker processes,
+    `agents.sb3.AdversarialVecEnv` keeps one adversary in the main process instead).
 
     Args:
         env: A randgym env (its `unwrapped.generator` defines the instance space).

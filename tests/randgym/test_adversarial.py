@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -230,5 +231,84 @@ def test_adversary_bound_to_another_instance_space_is_refused():
 def test_worst_case_adversary_refuses_an_unenumerable_space():
     with pytest.raises(ValueError, match="candidate list"):
         AdversarialInstances(
-            gym.make("RandAlg/AssociativeRecall-v0"), WorstCaseAdversary(lambda inst: 0.0)
+            gym.make("RandAlg/AssociativeRecall-v1"), WorstCaseAdversary(lambda inst: 0.0)
         )
+
+
+def test_tracking_adversary_on_graph_coloring_builds_at_once_and_numbers_the_cycles():
+    start = time.perf_counter()
+    adversary = TrackingAdversary(q=8, exploration=0.0, max_return=1.0, seed=0)
+    env = AdversarialInstances(gym.make("RandAlg/GraphColoring-v0"), adversary)
+    assert time.perf_counter() - start < 1.0
+    generator = env.unwrapped.generator
+    assert len(adversary.instances) == len(adversary.estimates) == 181_440
+    cycle = generator.instance_from_index(12_345)
+    np.testing.assert_array_equal(adversary.instances[12_345], cycle)
+    adversary.observe(cycle, 0.0)  # failed: the only seen loss, as high as the unseen ones
+    for index in range(20):
+        adversary.observe(generator.instance_from_index(index), 1.0)
+    assert adversary.estimates[12_345] == 0.0 and np.sum(~np.isnan(adversary.estimates)) == 21
+    probabilities = adversary.probabilities()
+    assert probabilities[12_345] > 0 and probabilities[:20].sum() == 0.0
+    for _ in range(300):  # proposals come in batched blocks, all valid cycles
+        instance, _ = play_episode(env)
+        generator.validate(instance)
+    assert np.sum(~np.isnan(adversary.estimates)) > 250
+
+
+def test_tracking_adversary_pools_a_space_too_large_to_enumerate():
+    adversary = TrackingAdversary(q=8, max_return=1.0, pool_size=64, seed=0)
+    env = AdversarialInstances(gym.make("RandAlg/AssociativeRecall-v1"), adversary)
+    generator = env.unwrapped.generator
+    assert adversary.pooled and len(adversary.instances) == 64
+    pool = {generator.key(instance) for instance in adversary.instances}
+    assert {generator.key(play_episode(env)[0]) for _ in range(40)} <= pool
+
+
+def test_the_pool_replaces_its_easiest_seen_members_after_pool_size_episodes():
+    adversary = TrackingAdversary(max_return=1.0, pool_size=64, pool_refresh=0.25, seed=0)
+    AdversarialInstances(gym.make("RandAlg/AssociativeRecall-v1"), adversary)
+    before = list(adversary.instances)
+    for i in range(63):  # members 0..62 seen, the easiest with the highest return; 63 unseen
+        adversary.observe(before[i], i / 100)
+    assert all(now is then for now, then in zip(adversary.instances, before, strict=True))
+    adversary.observe(before[0], 0.0)  # the 64th observed episode refreshes the pool
+    replaced = [i for i in range(64) if adversary.instances[i] is not before[i]]
+    assert replaced == list(range(47, 63))  # a quarter: the 16 highest estimates
+    assert np.isnan(adversary.estimates[47:]).all() and not np.isnan(adversary.estimates[:47]).any()
+
+
+def test_tracking_adversary_refuses_bad_pool_arguments():
+    with pytest.raises(ValueError, match="pool_size=0 must be an integer >= 1"):
+        TrackingAdversary(pool_size=0)
+    with pytest.raises(ValueError, match=r"pool_refresh=0.0 must be in \(0, 1\]"):
+        TrackingAdversary(pool_refresh=0.0)
+
+
+@pytest.mark.parametrize(
+    ("env_id", "kwargs"),
+    [
+        ("RandAlg/GridExplore-v0", {}),
+        ("RandAlg/GraphColoring-v0", {"n_vertices": 7}),
+        ("RandAlg/GraphColoring-v0", {"n_vertices": 4, "family": "erdos_renyi"}),
+        ("RandAlg/AssociativeRecall-v1", {"n_pairs": 2, "value_bits": 2}),
+    ],
+)
+def test_listed_candidates_are_the_enumeration_in_index_order(env_id, kwargs):
+    adversary = WorstCaseAdversary(lambda inst: 0.0)
+    generator = gym.make(env_id, **kwargs).unwrapped.generator
+    adversary.bind(generator)
+    expected = list(generator.instances())
+    assert len(adversary.instances) == len(expected)
+    for got, want in zip(adversary.instances, expected, strict=True):
+        assert generator.key(got) == generator.key(want)
+
+
+@pytest.mark.parametrize(
+    "env_id", ["RandAlg/GridExplore-v0", "RandAlg/GraphColoring-v0", "RandAlg/AssociativeRecall-v1"]
+)
+def test_batched_enumeration_refuses_indices_out_of_range(env_id):
+    kwargs = {"n_pairs": 2} if "Recall" in env_id else {}
+    generator = gym.make(env_id, **kwargs).unwrapped.generator
+    with pytest.raises(ValueError, match="out of range"):
+        generator.instances_from_indices(np.array([0, generator.num_instances]))

@@ -109,6 +109,10 @@ class CycleGenerator(InstanceGenerator):
         orders = orders_from_indices(raw.astype(index_dtype(self.n_vertices)), self.n_vertices)
         return adjacency_from_orders(orders)
 
+    def instances_from_indices(self, indices: Any) -> np.ndarray:
+        """The cycles numbered `indices` (k,), as adjacencies (k, N, N) int8."""
+        return self.cycles_from_indices(indices)
+
     def indices_of(self, adjacencies: Any) -> np.ndarray:
         """Batched `index_of`: adjacencies (k, N, N) to indices (k,) (int64 for N <= 21)."""
         array = np.asarray(adjacencies)

@@ -33,6 +33,17 @@ class TreasureGenerator(InstanceGenerator):
         cell = np.asarray(indices, dtype=np.int64) + 1
         return np.stack([cell % self.size, cell // self.size], axis=-1)
 
+    def instances_from_indices(self, indices: Any) -> np.ndarray:
+        """The treasure cells numbered `indices` (k,), as (k, 2) int64, range-checked."""
+        indices = np.asarray(indices)
+        outside = indices[(indices < 0) | (indices >= self.num_instances)]
+        if outside.size:
+            raise ValueError(
+                f"instance index {outside[0]} is out of range; "
+                f"expected 0 <= i < {self.num_instances}"
+            )
+        return self.cells_from_indices(indices)
+
     def validate(self, instance: Any) -> np.ndarray:
         """A treasure cell as an int64 array `[x, y]` on the grid and off the start."""
         cell = np.asarray(instance)
