@@ -58,6 +58,7 @@ class RecallPlayer:
 
     def __init__(self, env: AssociativeRecallEnv) -> None:
         self.n_pairs, self.value_bits = env.dynamics.n_pairs, env.dynamics.value_bits
+        self.values_key = env.dynamics.values_key  # "pair_values" ("values" in the old v0)
         self.vocab = recall_vocabulary(self.n_pairs, self.value_bits)
 
     @property
@@ -77,7 +78,7 @@ class RecallPlayer:
 
     def tokens(self, obs: dict[str, np.ndarray], dtype: torch.dtype = torch.float32) -> Tensor:
         """Token sequences (n, N + 1, N + d) of observations (as `RecallDynamics.observe`)."""
-        ids = recall_token_ids(obs["pair_values"], obs["query"].argmax(axis=1))
+        ids = recall_token_ids(obs[self.values_key], obs["query"].argmax(axis=1))
         return self.vocab[torch.from_numpy(ids)].to(dtype)
 
     def mask(self, obs: dict[str, np.ndarray]) -> None:
