@@ -335,6 +335,8 @@ class _Enumeration(Sequence):
         return self.generator.num_instances
 
     def __getitem__(self, index: Any) -> Any:
+        if not 0 <= index < len(self):
+            raise IndexError(f"candidate {index} is out of range; expected 0 <= i < {len(self)}")
         return self.generator.instance_from_index(index)
 
     def take(self, indices: np.ndarray) -> list[Any]:

@@ -78,6 +78,15 @@ def test_tracking_adversary_concentrates_on_a_consistently_failed_instance():
     assert len(set(served)) == 24  # exploration starves no instance
 
 
+def test_tracking_candidates_of_a_small_space_are_its_numbered_instances():
+    adversary = TrackingAdversary(seed=0)
+    env = AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
+    cells = [tuple(cell) for cell in adversary.instances]
+    assert cells == [tuple(cell) for cell in env.unwrapped.generator.instances()]
+    with pytest.raises(IndexError, match="candidate 24 is out of range"):
+        adversary.instances[24]
+
+
 def test_tracking_adversary_with_q_one_is_uniform():
     adversary = TrackingAdversary(q=1, exploration=0.0, seed=0)
     env = AdversarialInstances(gym.make("RandAlg/GridExplore-v0"), adversary)
