@@ -185,10 +185,11 @@ class TrackingAdversary(Adversary):
     R_i`: the weight the gradient of the q-norm `(mean_i loss_i^q)^(1/q)` gives to instance i,
     so a learner trained on the served instances follows the q-norm objective. q=1 is uniform,
     q=inf always serves the current worst. A share `exploration` of episodes is uniform, and
-    unseen candidates count as the worst seen, so no candidate is starved. `propose` serves
-    blocks of `ceil(len(instances) / 1024)` instances drawn together with `probabilities()`
-    (one at a time up to 1,024 candidates, then made in one batched call), so a large
-    candidate set costs little per episode.
+    unseen candidates count as the worst seen, so no candidate is starved. `propose` draws
+    with `probabilities()` in blocks of `ceil(len(instances) / 1024)` instances (one at a
+    time up to 1,024 candidates; numbered candidates are made in one batched call), so a large
+    candidate set costs little per episode, at the price of serving a block on the estimates
+    of the time it was drawn.
 
     The candidates are, in this order of preference:
     - the `instances` given;
