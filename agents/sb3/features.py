@@ -7,7 +7,8 @@ flattened and appended to every token: the seed enters as the ``shared_bits`` en
 concatenated to each token, so the model itself has ``seed_mode="none"``. The features are
 the transformer's outputs at the last token seen (``readout="last"``) or at every token, one
 after the other (``readout="all"``: when the action has one component per token, as a color
-per vertex). SB3's policy and value heads follow.
+per vertex). SB3's policy and value heads follow. `FlatFeatures` is SB3's own extractor,
+usable by every algorithm.
 
     policy_kwargs = transformer_policy_kwargs(task, history_env)
     PPO("MultiInputPolicy", history_env, policy_kwargs=policy_kwargs)
@@ -21,7 +22,7 @@ from typing import Any
 import gymnasium as gym
 import torch
 from gymnasium import spaces
-from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
+from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, CombinedExtractor
 from torch import Tensor
 
 from agents.models.transformer import SeededTransformer, TransformerConfig
@@ -83,6 +84,18 @@ class TransformerFeatures(BaseFeaturesExtractor):
             return outputs.flatten(1)
         last = observations["mask"].sum(dim=1).long().clamp(min=1) - 1  # (B,)
         return outputs[torch.arange(len(last), device=last.device), last]
+
+
+class FlatFeatures(CombinedExtractor):
+    """SB3's extractor of ``Dict`` observations (``MultiInputPolicy``), its size a Python int.
+
+    SB3 sizes the features of a ``Discrete`` key by gymnasium's ``Discrete.n``, a numpy
+    integer, which torch's LSTM (RecurrentPPO's policy) refuses as its input size.
+    """
+
+    def __init__(self, observation_space: spaces.Dict, **kwargs: Any) -> None:
+        super().__init__(observation_space, **kwargs)
+        self._features_dim = int(self._features_dim)
 
 
 def transformer_policy_kwargs(
