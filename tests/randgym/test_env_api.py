@@ -38,6 +38,16 @@ def test_gymnasium_check_env_passes_without_warnings(env_id):
         check_env(gym.make(env_id).unwrapped)
 
 
+@pytest.mark.parametrize("env_id", randgym.DEPRECATED_ENV_IDS)
+def test_deprecated_ids_still_pass_the_checkers_and_warn_they_are_out_of_date(env_id):
+    with pytest.deprecated_call(match=f"{env_id} is out of date"):
+        env = gym.make(env_id).unwrapped
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_env(env)
+        sb3_check_env(env, warn=True)
+
+
 @pytest.mark.parametrize("env_id", ENV_IDS)
 def test_sb3_check_env_passes_without_warnings(env_id):
     with warnings.catch_warnings():

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
+
 import gymnasium as gym
 import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 from stable_baselines3 import PPO
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.env_util import make_vec_env
 
 import randgym
@@ -24,10 +27,12 @@ def episode_seeds(env: gym.Env, seed: int | None, count: int = 8) -> list[int]:
 
 @pytest.mark.filterwarnings("ignore:.*is different from the unwrapped version")
 @pytest.mark.parametrize("env_id", randgym.ENV_IDS)
-def test_gymnasium_env_checker_passes(env_id):
+def test_gymnasium_and_sb3_env_checkers_pass(env_id):
     env = PolicySeedObservation(gym.make(env_id))
-    check_env(env.unwrapped)
     check_env(env, skip_render_check=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_check_env(PolicySeedObservation(gym.make(env_id).unwrapped), warn=True)
 
 
 def test_the_seed_is_observed_as_bits_and_reported_in_info():
