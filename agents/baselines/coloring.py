@@ -88,7 +88,7 @@ class Palette:
     """
 
     def __init__(self, n_colors: int) -> None:
-        if not 2 <= n_colors <= MAX_COLORS:
+        if not isinstance(n_colors, int | np.integer) or not 2 <= n_colors <= MAX_COLORS:
             raise ValueError(f"n_colors={n_colors!r} must be an integer from 2 to {MAX_COLORS}")
         self.n_colors = n_colors
         sets = np.arange(2**n_colors)[:, None]
