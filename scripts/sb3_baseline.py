@@ -202,6 +202,8 @@ def main(args: Args) -> None:
         if isinstance(adversary, TrackingAdversary):
             callbacks.append(AdversaryLogger(adversary))
         model.learn(args.timesteps, callback=callbacks)
+        if model.logger.name_to_value:  # records since the last log interval (A2C: 100 rollouts)
+            model.logger.dump(model.num_timesteps)
         venv.close()
         model.save(folder.path / "model.zip")
         evaluate(args, model, folder.path)
