@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from gymnasium import error as gym_error
+from gymnasium.envs.registration import parse_env_id
+
 from agents.tasks.base import SupervisedTask, Task
 
 TASKS: dict[str, type[Task]] = {}
@@ -49,14 +52,29 @@ def make_task(name: str, **env_kwargs: Any) -> Task:
 def task_for_env(env_id: str) -> type[Task]:
     """The task class registered for ``env_id`` (a ``RandAlg/...`` id).
 
+    An outdated version of a task's env (``RandAlg/AssociativeRecall-v0`` in older checkpoints)
+    maps to that task, which plays the current version: versions differ in observation keys,
+    not in their dynamics.
+
     Raises:
         ValueError: If no task plays that env.
     """
     for task in TASKS.values():
         if task.env_id == env_id:
             return task
+    for task in TASKS.values():
+        if _unversioned(task.env_id) == _unversioned(env_id):
+            return task
     known = sorted(task.env_id for task in TASKS.values())
     raise ValueError(f"env {env_id!r} has no task; expected one of {known}")
+
+
+def _unversioned(env_id: str) -> tuple[str | None, str] | None:
+    """The namespace and name of an env id, or None if it is malformed."""
+    try:
+        return parse_env_id(env_id)[:2]
+    except gym_error.Error:
+        return None
 
 
 def supervised_tasks() -> list[str]:

@@ -123,7 +123,7 @@ def test_readme_commands_run_twice_into_fresh_default_folders(tmp_path):
     assert (tmp_path / "runs" / "evolve-2" / "evaluation.json").exists()
 
 
-@pytest.mark.parametrize("env_id", ["RandAlg/GraphColoring-v0", "RandAlg/AssociativeRecall-v0"])
+@pytest.mark.parametrize("env_id", ["RandAlg/GraphColoring-v0", "RandAlg/AssociativeRecall-v1"])
 def test_any_registered_env_evolves(tmp_path, env_id):
     model = json.dumps({"width": 8, "key_size": 4})
     flags = ["--env-id", env_id, "--model", model, "--popsize", "4", "--m", "2"]

@@ -110,7 +110,7 @@ def test_recall_engine_equals_single_env_play():
         return (task.logits(model, batch, seed)[0, 0] > 0).numpy().astype(np.int8)
 
     config = task.model_config(**TINY)
-    env = gym.make("RandAlg/AssociativeRecall-v0", n_pairs=4, value_bits=3)
+    env = gym.make("RandAlg/AssociativeRecall-v1", n_pairs=4, value_bits=3)
     player = RecallPlayer(env.unwrapped)
     returns = one_shot_engine_equals_single_env(env, player, config, logits_of)
     assert returns.unique().numel() == 2  # some right, some wrong answers

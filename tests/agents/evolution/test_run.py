@@ -12,7 +12,7 @@ from agents.evolution.evaluators import LocalEvaluator
 from agents.evolution.run import Evolution, EvolveConfig, fitness_from_returns
 
 TINY_MODEL = {"width": 8, "n_heads": 1, "key_size": 4, "seed_dim": 4, "mlp": False}
-RECALL = {"env_id": "RandAlg/AssociativeRecall-v0", "env_kwargs": {"n_pairs": 4, "value_bits": 2}}
+RECALL = {"env_id": "RandAlg/AssociativeRecall-v1", "env_kwargs": {"n_pairs": 4, "value_bits": 2}}
 COLORING = {"env_id": "RandAlg/GraphColoring-v0", "env_kwargs": {"n_vertices": 5}}
 
 
@@ -85,7 +85,7 @@ def test_envs_and_options_that_cannot_be_played_are_refused():
     with pytest.raises(ValueError, match="'RandAlg/Nowhere-v0' has no task"):
         Evolution(tiny(env_id="RandAlg/Nowhere-v0"))
     with pytest.raises(ValueError, match="set instances=K"):
-        Evolution(tiny(env_id="RandAlg/AssociativeRecall-v0"))
+        Evolution(tiny(env_id="RandAlg/AssociativeRecall-v1"))
     with pytest.raises(ValueError, match="181,440 instances"):
         Evolution(tiny(env_id="RandAlg/GraphColoring-v0"))
     with pytest.raises(ValueError, match="visited_map=1"):

@@ -23,6 +23,11 @@ def small_task(name: str):
 def test_a_task_is_found_by_name_and_env_and_rebuilt_from_its_spec(name):
     task = small_task(name)
     assert task_for_env(task.env_id) is type(task) and task.size == 4
+    outdated = task.env_id.rsplit("-v", 1)[0] + "-v0"  # older checkpoints name older versions
+    assert task_for_env(outdated) is type(task)
+    for malformed in ("", "a b", "x/y/z-v0"):
+        with pytest.raises(ValueError, match="has no task"):
+            task_for_env(malformed)
     assert make_task(**task.spec).spec == task.spec
     assert task.generator is task.env.generator
     for preset in task.presets:
