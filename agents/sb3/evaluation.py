@@ -32,6 +32,7 @@ from agents.tasks.base import Task
 from randgym.envs.batching import batch_index, batch_stack
 from randgym.envs.generator import InstanceGenerator
 from randgym.wrappers import PolicySeedObservation
+from randgym.wrappers.policy_seed import SEED_OPTION
 
 EVAL_SEED = 12345  # the sample of instances and the policy seeds of every evaluation
 
@@ -80,7 +81,7 @@ def play_instances(
         for start in range(0, len(instances), width):
             part = instances[start : start + width]
             padded = part + part[:1] * (width - len(part))  # spare sub-envs replay instance 0
-            extra = {"policy_seed": seed} if seeded else {}
+            extra = {SEED_OPTION: seed} if seeded else {}
             venv.set_options([{"instance": instance, **extra} for instance in padded])
             with torch.random.fork_rng():  # the caller's torch stream is left as it was
                 torch.manual_seed(seed)
