@@ -3,7 +3,8 @@
 Random Seed Encodings (how the seed enters the model), with the shape of a batch of S seeds:
 ``shared_bits`` (S, d_r): Bernoulli(0.5) bits concatenated to every token (recall);
 ``per_token_uniform`` (S, L, d_r): U[0, 1] per token, concatenated (coloring);
-``prefix_normal`` (S, d_r): N(0, 1), embedded by its own linear layer as token 0 (grid world);
+``prefix_normal`` (S, d_r): N(0, seed_std^2), embedded by its own linear layer as token 0 (grid
+world);
 ``none`` (S, 0).
 With ``seed_pool=K`` the seeds are drawn uniformly from K fixed draws of that distribution (the
 same for every model of that config): the model is then a mixture of K deterministic policies,
@@ -64,6 +65,7 @@ class TransformerConfig:
     seed_mode: str = "shared_bits"  # how the policy seed enters, see the module docstring
     seed_dim: int = 10  # d_r: features per seed vector (ignored when seed_mode is "none")
     seed_pool: int = 0  # K > 0: seeds drawn uniformly from K fixed ones; 0: fresh draws
+    seed_std: float = 1.0  # std of prefix_normal seeds (larger: seeds sway the policy more)
 
     def __post_init__(self) -> None:
         for name in ("input_dim", "output_dim", "width", "n_layers", "n_heads", "key_size"):
@@ -78,6 +80,11 @@ class TransformerConfig:
         for name in ("mlp", "layer_norm", "embed_mlp"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid; expected a bool")
+        std = self.seed_std
+        if isinstance(std, bool) or not isinstance(std, int | float) or not 0 < std < math.inf:
+            raise ValueError(f"seed_std={self.seed_std!r} is invalid; expected a positive number")
+        if self.seed_std != 1 and self.seed_mode != "prefix_normal":
+            raise ValueError(f"seed_std={self.seed_std}: only prefix_normal seeds have a std")
         if self.seed_pool and self.seed_mode == "none":
             raise ValueError(f"seed_pool={self.seed_pool}: seed_mode='none' has no seeds to pool")
 
@@ -309,7 +316,7 @@ class SeededTransformer(nn.Module):
             _check_int("length", length, 1)
             return torch.rand(n, length, dim, generator=generator, **like)
         if mode == "prefix_normal":
-            return torch.randn(n, dim, generator=generator, **like)
+            return self.config.seed_std * torch.randn(n, dim, generator=generator, **like)
         return torch.empty(n, 0, **like)
 
     def _check_policy_seed(self, policy_seed: Tensor, length: int) -> None:

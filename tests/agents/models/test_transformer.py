@@ -110,11 +110,24 @@ def test_a_seed_pool_draws_its_fixed_seeds_uniformly(mode):
     assert model(x, seeds[:5]).shape == (2, 5, 6, 2)
 
 
-def test_bad_seed_pools_are_refused():
+def test_bad_seed_pools_and_stds_are_refused():
     with pytest.raises(ValueError, match="seed_pool=-1"):
         make(seed_pool=-1)
     with pytest.raises(ValueError, match="seed_mode='none'"):
         make(seed_mode="none", seed_dim=0, seed_pool=3)
+    for std in (0, -1.0, math.inf, math.nan, True, "2"):
+        with pytest.raises(ValueError, match="seed_std"):
+            make(seed_mode="prefix_normal", seed_std=std)
+    with pytest.raises(ValueError, match="only prefix_normal"):
+        make(seed_mode="shared_bits", seed_std=3.0)
+
+
+def test_seed_std_scales_prefix_normal_seeds():
+    wide = make(seed_mode="prefix_normal", seed_dim=8, seed_std=3.0)
+    seeds = wide.sample_policy_seed(2000, gen())
+    unit = make(seed_mode="prefix_normal", seed_dim=8).sample_policy_seed(2000, gen())
+    assert torch.allclose(seeds, 3 * unit)  # the same draws, scaled
+    assert 2.8 < seeds.std().item() < 3.2
 
 
 def test_bad_policy_seed_and_input_shapes_raise():
