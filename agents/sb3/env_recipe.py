@@ -4,6 +4,7 @@ An SB3 model acts in the env it was trained in: the randgym env plus the observa
 wrappers it saw (`TokenHistory` for transformer features, then `PolicySeedObservation`). The
 recipe is a small frozen dataclass of JSON values, saved with the run and called to make the
 env for training (each sub-env, also in worker processes) and again for the evaluation.
+`find_wrapper` finds one of the wrappers in a made env.
 
     recipe = EnvRecipe("RandAlg/GridExplore-v0", token_history=True, seed_bits=16)
     env = recipe()
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import gymnasium as gym
 
@@ -22,6 +23,8 @@ import randgym  # noqa: F401  (registers the envs)
 from agents.runs.checkpoint import check_env_id
 from agents.sb3.history import TokenHistory
 from randgym.wrappers import PolicySeedObservation
+
+WrapperT = TypeVar("WrapperT", bound=gym.Wrapper)
 
 
 @dataclass(frozen=True)
@@ -65,3 +68,13 @@ class EnvRecipe:
     def to_json(self) -> dict[str, Any]:
         """The recipe as a JSON-able dict (``EnvRecipe(**d)`` makes it again)."""
         return dataclasses.asdict(self)
+
+
+def find_wrapper(env: gym.Env, wrapper_class: type[WrapperT]) -> WrapperT | None:
+    """The outermost wrapper of ``env`` that is a ``wrapper_class``, or None."""
+    layer = env
+    while isinstance(layer, gym.Wrapper):
+        if isinstance(layer, wrapper_class):
+            return layer
+        layer = layer.env
+    return None

@@ -28,6 +28,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv
 from agents.baselines.play import baseline_returns
 from agents.evolution.report import trained_rows
 from agents.metrics import summarize
+from agents.sb3.env_recipe import find_wrapper
 from agents.tasks.base import Task
 from randgym.envs.batching import batch_index, batch_stack
 from randgym.envs.generator import InstanceGenerator
@@ -115,11 +116,9 @@ def policy_seeds(bits: int | None, count: int) -> list[int]:
 def seed_bits(make_env: Callable[[], gym.Env]) -> int | None:
     """The bits of the env's `PolicySeedObservation`, or None if it has none."""
     env = make_env()
-    layer = env
-    while isinstance(layer, gym.Wrapper) and not isinstance(layer, PolicySeedObservation):
-        layer = layer.env
+    wrapper = find_wrapper(env, PolicySeedObservation)
     env.close()
-    return layer.bits if isinstance(layer, PolicySeedObservation) else None
+    return None if wrapper is None else wrapper.bits
 
 
 def evaluation_rows(

@@ -26,6 +26,7 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Combine
 from torch import Tensor
 
 from agents.models.transformer import SeededTransformer, TransformerConfig
+from agents.sb3.env_recipe import find_wrapper
 from agents.sb3.history import HISTORY_KEYS, TokenHistory
 from agents.tasks.base import Task
 
@@ -117,7 +118,9 @@ def transformer_policy_kwargs(
     Raises:
         ValueError: If ``env`` has no `TokenHistory` wrapper or the preset is unknown.
     """
-    history = _find_history(env)
+    history = find_wrapper(env, TokenHistory)
+    if history is None:
+        raise ValueError(f"{env} has no TokenHistory wrapper; wrap the env in TokenHistory first")
     config = task.model_config(preset or next(iter(task.presets)), output_dim=features_per_token)
     readout = "all" if history.per_token_actions else "last"
     return {
@@ -126,12 +129,3 @@ def transformer_policy_kwargs(
             "config": dataclasses.asdict(config), "readout": readout, "seed": seed,
         },
     }  # fmt: skip
-
-
-def _find_history(env: gym.Env) -> TokenHistory:
-    layer = env
-    while isinstance(layer, gym.Wrapper):
-        if isinstance(layer, TokenHistory):
-            return layer
-        layer = layer.env
-    raise ValueError(f"{env} has no TokenHistory wrapper; wrap the env in TokenHistory first")
