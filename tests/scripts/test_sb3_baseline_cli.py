@@ -114,5 +114,6 @@ def test_bad_flags_fail_clearly(capsys):
     assert "n_stepz" in refusal(capsys, "--algo-kwargs", '{"n_stepz": 8}')
     assert "refused" in refusal(capsys, "--env", "CartPole-v1")
     assert "size=1000" in refusal(capsys, "--env-kwargs", '{"size": 1000}')
+    assert "do not fit" in refusal(capsys, "--env-kwargs", '{"bogus": 1}')
     assert "presets" in refusal(capsys, "--model-preset", "huge")
     assert "expected a value >= 1" in refusal(capsys, "--timesteps", "0")
