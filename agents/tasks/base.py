@@ -30,12 +30,15 @@ Batch = dict[str, Tensor]  # a batch of instances as named tensors, first dim th
 class Baseline:
     """A classical algorithm: ``make(policy_seed)`` is a policy ``obs -> action``.
 
-    A deterministic one (``randomized=False``) ignores its seed.
+    A deterministic one (``randomized=False``) ignores its seed. ``batch_returns(instances,
+    n_seeds)``, when given, is a fast path equal to playing the episodes: the returns (I,) of
+    a batch of instances averaged over the policy seeds ``range(n_seeds)``.
     """
 
     name: str
     make: Callable[[int], Callable[[dict], Any]]
     randomized: bool
+    batch_returns: Callable[[Any, int], np.ndarray] | None = None
 
 
 class Task(ABC):

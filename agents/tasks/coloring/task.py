@@ -7,13 +7,15 @@ residual stream); every vertex outputs 3 color logits. Success is a proper argma
 
 from __future__ import annotations
 
+from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from agents.baselines.coloring import GreedyById, LocalExtremes, RandomTrials
+from agents.baselines.coloring import GreedyById, LocalExtremes, RandomTrials, batch_returns
 from agents.models.transformer import SeededTransformer
 from agents.tasks.base import Baseline, Batch, SupervisedTask
 from agents.tasks.coloring.player import ColoringPlayer, vertex_tokens
@@ -95,13 +97,14 @@ class ColoringTask(SupervisedTask):
         The last two get as many communication rounds as the paper model has attention layers.
         """
         n, rounds = self.n_vertices, self.presets["paper"]["n_layers"]
-        return [
+        baselines = [
             Baseline("local extremes of ids", lambda seed: LocalExtremes(n), False),
             Baseline("local extremes of random keys", lambda seed: LocalExtremes(n, seed), True),
             Baseline("uniform random coloring", lambda seed: RandomTrials(n, 0, seed), True),
             Baseline(f"random trials, {rounds} rounds", lambda s: RandomTrials(n, rounds, s), True),
             Baseline(f"greedy by id, {rounds} rounds", lambda seed: GreedyById(n, rounds), False),
         ]
+        return [replace(b, batch_returns=partial(batch_returns, b)) for b in baselines]
 
     def batch(self, adjacency: np.ndarray) -> Batch:
         """Tensors of cycles (n, N, N) 0/1.
