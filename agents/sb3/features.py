@@ -38,8 +38,9 @@ class TransformerFeatures(BaseFeaturesExtractor):
 
     Args:
         observation_space: A ``Dict`` with the `TokenHistory` keys and any others.
-        config: `TransformerConfig` fields; ``output_dim`` is the features per token, and
-            ``input_dim``, ``max_len``, ``seed_mode`` and ``seed_dim`` are set from the space.
+        config: `TransformerConfig` fields; ``output_dim`` is the features per token,
+            ``input_dim`` and ``max_len`` are set from the space, ``seed_mode`` to ``"none"``
+            (the other seed fields to their defaults).
         readout: ``"last"`` or ``"all"``.
         seed: Seed of the initial weights.
     """
@@ -63,8 +64,13 @@ class TransformerFeatures(BaseFeaturesExtractor):
         token_dim = observation_space["tokens"].shape[0] // length
         extra = sorted(key for key in observation_space.spaces if key not in HISTORY_KEYS)
         extra_dim = sum(spaces.flatdim(observation_space[key]) for key in extra)
-        fixed = {"input_dim": token_dim + extra_dim, "max_len": length, "seed_mode": "none",
-                 "seed_dim": 0}  # fmt: skip
+        seedless = {  # every seed field at its default: the seed comes as token features
+            field.name: field.default
+            for field in dataclasses.fields(TransformerConfig)
+            if field.name.startswith("seed_")
+        }
+        fixed = {**seedless, "seed_mode": "none", "seed_dim": 0,
+                 "input_dim": token_dim + extra_dim, "max_len": length}  # fmt: skip
         model_config = TransformerConfig(**{**config, **fixed})
         per_token = model_config.output_dim
         super().__init__(observation_space, per_token * (length if readout == "all" else 1))
