@@ -170,10 +170,11 @@ class Evolution:
         self.dynamics, self.generator = task.env.dynamics, task.generator
         self.player = make_player(task, config.player)
         model_config = task.model_config(config.model_preset, config.player, **config.model)
-        if model_config.seed_pool and not config.fixed_seed and config.m != model_config.seed_pool:
+        pool = model_config.seed_pool
+        if pool and not config.fixed_seed and config.m != pool:
             raise ValueError(
-                f"m={config.m} with seed_pool={model_config.seed_pool}: every generation plays "
-                f"the whole pool, so set m={model_config.seed_pool}"
+                f"m={config.m} with seed_pool={pool}: every generation plays the whole pool; "
+                f"set m={pool}, or the model's seed_pool={config.m}"
             )
         self.model = SeededTransformer(model_config, torch.Generator().manual_seed(config.seed))
         self.engine = RolloutEngine(self.model, self.dynamics, self.player)

@@ -14,7 +14,9 @@ import pytest
 import torch
 
 SCRIPT = Path(__file__).parents[2] / "scripts" / "evolve.py"
-MODEL = json.dumps({"width": 8, "n_heads": 1, "key_size": 4, "seed_dim": 4, "mlp": False})
+MODEL = json.dumps(
+    {"width": 8, "n_heads": 1, "key_size": 4, "seed_dim": 4, "mlp": False, "seed_pool": 2}
+)
 CONFIG = ["--model", MODEL, "--popsize", "4", "--m", "2"]
 RUNTIME = ["--checkpoint-every", "5", "--eval-every", "60", "--eval-seeds", "4", "--threads", "1"]
 RUNTIME += ["--progress", "false"]
@@ -101,6 +103,7 @@ def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
         (["--q", "nan"], "--q 'nan': expected a finite number"),
         (["--popsize", "5"], "popsize=5"),
         (["--m", "0"], "--m '0': expected a value >= 1"),
+        (["--m", "3"], "m=3 with seed_pool=2: every generation plays the whole pool; set m=2"),
         (["--fixed-seed", "maybe"], "--fixed-seed 'maybe': expected true or false"),
         (["--env-kwargs", "[5]"], "--env-kwargs '[5]': expected a JSON object"),
         (["--env-kwargs", '{"size": 100000}'], "size=100000"),

@@ -42,17 +42,20 @@ class GridTask(Task):
             layer_norm=True, embed_mlp=False, positional="sinusoidal", mask="causal",
             seed_mode="prefix_normal", seed_dim=8,
         ),
-        # one block of width 16 (4k parameters): what the default ES recipe trains in minutes
+        # one block of width 16 (4k parameters): what the default ES recipe trains in minutes;
+        # a mixture of 8 policies (a pool of 8 seeds, played whole: no noise over seeds), whose
+        # wide seeds (std 3) make them differ from the start
         "tiny": dict(
             width=16, n_layers=1, n_heads=2, key_size=8, attention="linear", mlp=True,
             layer_norm=True, embed_mlp=False, positional="sinusoidal", mask="causal",
-            seed_mode="prefix_normal", seed_dim=8,
+            seed_mode="prefix_normal", seed_dim=8, seed_pool=8, seed_std=3.0,
         ),
     }  # fmt: skip
     evolution_presets = {
         # ~2.5 min on 2 cores (results/grid/recipes/RECIPES.md): ERM over the cells first
         # (it learns to cover the grid), then q = 8, which keeps a gradient where the worst
-        # cell is never found by any candidate (q = inf stalls there); no visited map
+        # cell is never found by any candidate (q = inf stalls there); no visited map; m is
+        # the tiny model's seed pool
         "default": dict(
             model_preset="tiny", player={"visited_map": False}, m=8, generations=800,
             es={"popsize": 32, "center_lr": 0.01, "sigma_init": 0.05},
