@@ -8,7 +8,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from agents.tasks.base import Baseline
+from agents.metrics import summarize
+from agents.tasks.base import Baseline, Task
 from randgym.envs.batching import batch_index
 
 
@@ -41,3 +42,13 @@ def baseline_returns(env: gym.Env, baseline: Baseline, instances: Any, n_seeds: 
             for i in range(count)
         ]
     )
+
+
+def baseline_rows(task: Task, instances: Any, n_seeds: int) -> dict[str, dict[str, float]]:
+    """Summaries over a batch of instances of each of the task's classical algorithms."""
+    rows = {}
+    for baseline in task.baselines():
+        returns = baseline_returns(task.env, baseline, instances, n_seeds)
+        kind = "randomized" if baseline.randomized else "deterministic"
+        rows[f"{baseline.name} ({kind})"] = summarize(returns)
+    return rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.baselines.play import baseline_returns
+from agents.baselines.play import baseline_rows
 from agents.evolution.engine import Rollouts
 from agents.evolution.run import Evolution
 from agents.metrics import summarize
@@ -38,8 +38,5 @@ def final_evaluation(run: Evolution, n_seeds: int) -> tuple[dict[str, dict[str, 
     seeds = run.evaluation_seeds(n_seeds)
     rollouts = run.engine.play(run.es.center[None], run.evaluation_instances, seeds, record=True)
     rows = trained_rows(rollouts.returns[0].numpy())
-    for baseline in run.task.baselines():
-        returns = baseline_returns(run.task.env, baseline, run.evaluation_instances, n_seeds)
-        kind = "randomized" if baseline.randomized else "deterministic"
-        rows[f"{baseline.name} ({kind})"] = summarize(returns)
+    rows |= baseline_rows(run.task, run.evaluation_instances, n_seeds)
     return rows | run.task.references(), rollouts

@@ -25,7 +25,7 @@ import torch
 from stable_baselines3.common.base_class import BaseAlgorithm
 from stable_baselines3.common.vec_env import DummyVecEnv
 
-from agents.baselines.play import baseline_returns
+from agents.baselines.play import baseline_rows
 from agents.evolution.report import trained_rows
 from agents.metrics import summarize
 from agents.sb3.env_recipe import find_wrapper
@@ -155,9 +155,5 @@ def evaluation_rows(
         argmax = play_instances(model, make_env, instances, seeds[:1], deterministic=True)
         rows[f"{name}, argmax (deterministic)"] = summarize(argmax[:, 0])
     if baselines:
-        batch = batch_stack(instances)
-        for baseline in task.baselines():
-            returns = baseline_returns(task.env, baseline, batch, n_seeds)
-            kind = "randomized" if baseline.randomized else "deterministic"
-            rows[f"{baseline.name} ({kind})"] = summarize(returns)
+        rows |= baseline_rows(task, batch_stack(instances), n_seeds)
     return rows | (task.references() if complete else {})
