@@ -37,7 +37,8 @@ def worst_case_bars(groups: Sequence[Replicates], classical: Rows, path: Path, t
         values.append(row["worst"])
         errors.append((0.0, 0.0))
         colors.append("tab:gray")
-    figure, axis = plt.subplots(figsize=(8, 0.8 + 0.35 * len(names)))
+    width = 5 + 0.075 * max((len(name) for name in names), default=0)  # room for the labels
+    figure, axis = plt.subplots(figsize=(width, 0.8 + 0.35 * len(names)))
     axis.barh(range(len(names)), values, color=colors,
               xerr=list(zip(*errors, strict=True)) if errors else None, capsize=3)  # fmt: skip
     axis.set_yticks(range(len(names)), names, fontsize=7)

@@ -87,19 +87,19 @@ def find_runs(root: str | Path, warn: Callable[[str], None]) -> list[Run]:
         raise ValueError(f"{root} is not a folder; expected a folder holding run folders")
     folders = sorted({path.parent for pattern in ("run.json", "eval.json")
                       for path in root.rglob(pattern)})  # fmt: skip
-    runs, evaluated = [], {}
+    runs, evaluated = [], {}  # one row per model: (checkpoint, config) -> first folder
     for folder in folders:
         try:
             run = read_run(folder)
         except (OSError, ValueError, KeyError, TypeError) as error:
             warn(f"skipping {folder}: {error}")
             continue
-        if run.checkpoint in evaluated:
-            first = evaluated[run.checkpoint]
+        model = (run.checkpoint, run.replicate_key)
+        if run.checkpoint is not None and model in evaluated:
+            first = evaluated[model]
             warn(f"skipping {folder}: its eval.json evaluates {run.checkpoint}, as {first} does")
             continue
-        if run.checkpoint is not None:
-            evaluated[run.checkpoint] = folder
+        evaluated[model] = folder
         runs.append(run)
     return runs
 
@@ -156,7 +156,7 @@ def _evaluate_run(
         path=folder,
         script=script,
         task_spec=dict(evaluation["task"]),
-        config={**base, "eval_seeds": n_seeds, "eval_metrics": sorted(summary)},
+        config={**base, "eval_seeds": n_seeds, "eval_majority": _majority(summary)},
         seed=seed,
         rows=rows,
         curve=read_curve(folder / "log.csv", "step", "success"),
@@ -210,6 +210,12 @@ def read_curve(path: Path, x_column: str, y_column: str) -> Curve | None:
         return None
     x, y = zip(*points, strict=True)
     return Curve(x_column, y_column, x, y)
+
+
+def _majority(summary: dict[str, Any]) -> list[int]:
+    """The numbers of voting seeds an evaluation has majority rows for."""
+    return sorted(int(name.removeprefix("majority_")) for name in summary
+                  if name.startswith("majority_"))  # fmt: skip
 
 
 def _without(config: dict[str, Any], names: set[str]) -> dict[str, Any]:
