@@ -44,11 +44,11 @@ class GridTask(Task):
         ),
         # one block of width 16 (4k parameters): what the default ES recipe trains in minutes;
         # a mixture of 8 policies (a pool of 8 seeds, played whole: no noise over seeds), whose
-        # wide seeds (std 3) make them differ from the start
+        # wide seeds (std 5) make them differ from the start
         "tiny": dict(
             width=16, n_layers=1, n_heads=2, key_size=8, attention="linear", mlp=True,
             layer_norm=True, embed_mlp=False, positional="sinusoidal", mask="causal",
-            seed_mode="prefix_normal", seed_dim=8, seed_pool=8, seed_std=3.0,
+            seed_mode="prefix_normal", seed_dim=8, seed_pool=8, seed_std=5.0,
         ),
     }  # fmt: skip
     evolution_presets = {
