@@ -12,6 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agents.reports.runs import read_run
+
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 ES_MODEL = json.dumps(
     {"width": 8, "n_heads": 1, "key_size": 4, "seed_dim": 4, "mlp": False, "seed_pool": 2}
@@ -20,7 +22,8 @@ ES = ["--model", ES_MODEL, "--popsize", "4", "--m", "2", "--generations", "2"]
 ES += ["--eval-seeds", "4", "--threads", "1", "--progress", "false"]
 QNORM = "--task recall --n 4 --m 3 --batch-size 8 --warmup 5 --steps 10 --log-every 5".split()
 QNORM += ["--model", json.dumps({"width": 8}), "--progress", "false"]
-SB3 = ["--algo", "a2c", "--timesteps", "200", "--algo-kwargs", '{"n_steps": 16}', "--n-envs", "2"]
+PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}  # two rollouts: a learning curve
+SB3 = ["--algo", "ppo", "--timesteps", "256", "--algo-kwargs", json.dumps(PPO), "--n-envs", "2"]
 SB3 += ["--eval-seeds", "2", "--eval-instances", "12", "--progress", "false", "--threads", "1"]
 QUICK = ["--baseline-instances", "64", "--baseline-seeds", "4"]
 ES_SEEDS = (0, 1, 2)
@@ -85,8 +88,8 @@ def test_each_run_row_is_its_evaluation_file(runs, report):
             cells = table_row(page, f"es_s{seed}", "evolve", str(seed), name)
             assert cells[4:] == [f"{rows[name][key]:.4f}" for key in ("average", "p95", "worst")]
     sb3_rows = json.loads((runs / "sb3_s0" / "evaluation.json").read_text())
-    cells = table_row(page, "sb3_s0", "sb3_baseline", "0", "a2c, argmax (deterministic)")
-    assert cells[4] == f"{sb3_rows['a2c, argmax (deterministic)']['average']:.4f}"
+    cells = table_row(page, "sb3_s0", "sb3_baseline", "0", "ppo, argmax (deterministic)")
+    assert cells[4] == f"{sb3_rows['ppo, argmax (deterministic)']['average']:.4f}"
     assert "serpentine sweep (deterministic)" in page and "game value" in page
     assert "| sb3_s0 | sb3_baseline | 0 | serpentine" not in page  # baselines are no agent rows
 
@@ -111,7 +114,7 @@ def test_replicates_have_intervals_and_few_seeds_say_so(runs, report):
     low, high = (float(value) for value in interval.rstrip("]").split(", "))
     assert mean == f"{np.mean(averages):.4f}"
     assert min(averages) - 1e-4 <= low <= high <= max(averages) + 1e-4
-    single = table_row(page, "sb3_baseline", "a2c, argmax (deterministic)")
+    single = table_row(page, "sb3_baseline", "ppo, argmax (deterministic)")
     assert single[2] == "1" and single[-1] == "fewer than 3 seeds" and "[" not in single[3]
 
 
@@ -121,6 +124,14 @@ def test_figures_are_written_and_linked(report):
         assert (out / "grid5" / name).stat().st_size > 1000, name
         assert f"(grid5/{name})" in (out / "grid5.md").read_text()
     assert (out / "recall4" / "histogram_qnorm_s0.png").exists()
+
+
+def test_learning_curves_come_from_each_script_log(runs):
+    curves = {name: read_run(runs / name).curve for name in ("es_s0", "qnorm_s0", "sb3_s0")}
+    assert curves["es_s0"].x == (1.0, 2.0) and curves["es_s0"].y_label == "return_mean"
+    assert curves["qnorm_s0"].x == (5.0, 10.0) and curves["qnorm_s0"].y_label == "success"
+    assert curves["sb3_s0"].x == (128.0, 256.0)
+    assert curves["sb3_s0"].y_label == "rollout/ep_rew_mean"
 
 
 def test_a_corrupt_run_is_named_and_skipped(runs, report):
