@@ -1,8 +1,9 @@
 """PGPE (Sehnke et al., 2010), the paper's grid-world optimizer.
 
 ``PEPG`` adds the adaptation of the per-coordinate ``sigma`` to the mirrored-sampling core
-(``agents.evolution.es.mirrored``). The formulas follow evosax 0.1.x's PGPE (the version the
-paper's code pins) in the maximizing convention; see ``PEPG``.
+(``agents.evolution.es.mirrored``); its formulas are in ``PEPG``. It is our own PGPE, not a
+copy of evosax 0.1.x's (the version the paper's code pins): the sign convention of the sigma
+update, Adam's betas, the sigma floor (evosax: 0.01) and the fitness shaping differ.
 """
 
 from __future__ import annotations
@@ -62,8 +63,8 @@ class PEPG(MirroredES):
         sigma   <- clip(sigma + clip(std_lr g_sigma, -c sigma, c sigma), sigma_min, sigma_max)
         center  <- Adam ascent step with g_center (lr center_lr, optional weight decay)
 
-    with ``c = sigma_max_change``. Both gradients use the sigma of the asked generation. The
-    ``1/h`` normalisation (the mean over pairs) is evosax 0.1.x's.
+    with ``c = sigma_max_change``. Both gradients use the sigma of the asked generation; the
+    ``1/h`` normalisation is the mean over pairs.
 
     Example:
         >>> es = PEPG(torch.zeros(3), PEPGConfig(popsize=4), seed=0)

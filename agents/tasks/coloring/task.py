@@ -68,7 +68,8 @@ class ColoringTask(SupervisedTask):
     env_id = "RandAlg/GraphColoring-v0"
     size_kwarg = "n_vertices"
     presets = {
-        # the paper's 2-layer linear-attention model; the adjacency is the call-time mask
+        # the public re-implementation's 2-layer linear-attention model (the paper's Table 2
+        # describes positions, MLP and LayerNorm too); the adjacency is the call-time mask
         "paper": dict(
             width=16, n_layers=2, n_heads=1, key_size=16, attention="linear", mlp=False,
             layer_norm=False, embed_mlp=False, positional="none", mask="none",

@@ -56,7 +56,8 @@ class RecallTask(SupervisedTask):
     env_id = "RandAlg/AssociativeRecall-v1"
     size_kwarg = "n_pairs"
     presets = {
-        # the paper's 2-layer linear-attention model, with its code's GELU + Linear pre-layer
+        # the public re-implementation's 2-layer linear-attention model (GELU + Linear pre-layer);
+        # the paper's Table 1 describes positions, MLP and LayerNorm instead (docs/paper.md)
         "paper": dict(
             width=40, n_layers=2, n_heads=1, key_size=5, attention="linear", mlp=False,
             layer_norm=False, embed_mlp=True, positional="none", mask="causal",
