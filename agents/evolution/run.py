@@ -194,16 +194,20 @@ class Evolution:
     def _policy_seeds(self, n: int, generator: torch.Generator) -> Tensor:
         return self.model.sample_policy_seed(n, generator, length=self.player.length)
 
-    def policy_seeds(self) -> Tensor:
-        """This generation's policy seeds: the fixed one (r0 runs), the whole seed pool, or M fresh.
+    def _played_seeds(self, n: int, generator: torch.Generator) -> Tensor:
+        """The fixed seed (r0 runs), the model's whole seed pool, or n fresh seeds.
 
-        Playing the model's whole seed pool gives the exact expectation over its seeds.
+        Playing the whole seed pool gives the exact expectation over the model's seeds.
         """
         if self.config.fixed_seed:
             return self.fixed_policy_seed
         if self.model.policy_seed_pool is not None:
             return self.model.policy_seed_pool
-        return self._policy_seeds(self.config.m, self.seed_generator)
+        return self._policy_seeds(n, generator)
+
+    def policy_seeds(self) -> Tensor:
+        """This generation's policy seeds (M fresh ones unless fixed or pooled)."""
+        return self._played_seeds(self.config.m, self.seed_generator)
 
     def generation_instances(self) -> Any:
         """This generation's instances: all of them, or `config.instances` fresh samples."""
@@ -233,11 +237,7 @@ class Evolution:
 
     def evaluation_seeds(self, n_seeds: int) -> Tensor:
         """Policy seeds to evaluate the center with: the fixed one, the whole pool, or n fresh."""
-        if self.config.fixed_seed:
-            return self.fixed_policy_seed
-        if self.model.policy_seed_pool is not None:
-            return self.model.policy_seed_pool
-        return self._policy_seeds(n_seeds, torch.Generator().manual_seed(EVAL_SEED))
+        return self._played_seeds(n_seeds, torch.Generator().manual_seed(EVAL_SEED))
 
     def center_returns(self, n_seeds: int) -> Tensor:
         """Returns (I, n_seeds) of the ES center on `evaluation_instances`."""
