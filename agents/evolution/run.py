@@ -134,6 +134,17 @@ def make_player(task: Task, options: dict[str, Any]) -> Player:
         raise ValueError(message) from None
 
 
+def make_engine(config: EvolveConfig, task: Task) -> RolloutEngine:
+    """The run's model (initial weights from ``config.seed``) playing the task's env.
+
+    Evaluators build it once per process (the driver, every remote worker) from the config.
+    """
+    player = make_player(task, config.player)
+    model_config = task.model_config(config.model_preset, config.player, **config.model)
+    model = SeededTransformer(model_config, torch.Generator().manual_seed(config.seed))
+    return RolloutEngine(model, task.env.dynamics, player)
+
+
 def every_instance(task: Task) -> Any:
     """The task's whole instance space as one batch, if it is small enough to play it all."""
     count = task.num_instances
@@ -167,17 +178,17 @@ class Evolution:
     def __init__(self, config: EvolveConfig, evaluator: Evaluator | None = None) -> None:
         self.config = config
         self.task = task = make_task(config)
-        self.dynamics, self.generator = task.env.dynamics, task.generator
-        self.player = make_player(task, config.player)
-        model_config = task.model_config(config.model_preset, config.player, **config.model)
-        pool = model_config.seed_pool
+        self.engine = make_engine(config, task)
+        self.model, self.dynamics, self.player = (
+            self.engine.model, self.engine.dynamics, self.engine.player
+        )  # fmt: skip
+        self.generator = task.generator
+        pool = self.model.config.seed_pool
         if pool and not config.fixed_seed and config.m != pool:
             raise ValueError(
                 f"m={config.m} with seed_pool={pool}: every generation plays the whole pool; "
                 f"set m={pool}, or the model's seed_pool={config.m}"
             )
-        self.model = SeededTransformer(model_config, torch.Generator().manual_seed(config.seed))
-        self.engine = RolloutEngine(self.model, self.dynamics, self.player)
         self.evaluator = evaluator or LocalEvaluator(self.engine, config.chunk_size)
         es_class, es_config_class = ALGORITHMS[config.algorithm]
         x0 = flatten_parameters(self.model)
