@@ -6,6 +6,7 @@
     python scripts/evolve.py --env-id RandAlg/GraphColoring-v0 # any registered env
     python scripts/evolve.py --resume runs/evolve              # continue a killed run
     python scripts/evolve.py --preset paper --max-minutes 120  # a wall-clock budget
+    python scripts/evolve.py --backend ray --workers 2         # generations on Ray actors
 
 Every generation, each candidate plays the same instances (all of them, or --instances fresh
 samples) under the same m policy seeds; its fitness is minus the q-norm over instances of its
@@ -22,6 +23,7 @@ import dataclasses
 import json
 import math
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from agents.evolution.ray_evaluator import RayEvaluator, import_ray
 from agents.evolution.report import final_evaluation
 from agents.evolution.run import ALGORITHMS, Evolution, EvolveConfig
 from agents.metrics import format_table, summarize
@@ -77,10 +80,15 @@ class Args:
     seed: int | None = flag(None, "seed of weights, ES, policy seeds", minimum=0, maximum=2**32 - 1)
     generations: int | None = flag(None, "ES generations of the run", minimum=1, maximum=10**7)
     max_minutes: float | None = flag(None, "wall-clock budget, then report", minimum=0.01)
+    backend: str = flag("local", "where generations are played", choices=("local", "ray"))
+    ray_address: str | None = flag(None, "Ray cluster to join (default: a local one)")
+    workers: int = flag(2, "Ray actors of --backend ray, one CPU each", minimum=1)
 
     def __post_init__(self) -> None:
         if self.resume and (self.out or self.overwrite):
             raise ValueError("--resume continues a run in its folder: drop --out and --overwrite")
+        if self.ray_address and self.backend != "ray":
+            raise ValueError("--ray-address joins a Ray cluster: add --backend ray")
 
 
 def requested_config(args: Args) -> tuple[EvolveConfig, dict[str, Any]]:
@@ -140,6 +148,8 @@ def final_report(run: Evolution, out: Path, n_seeds: int) -> None:
 def main(args: Args) -> None:
     """Build or resume the run, loop over generations, log, checkpoint, report."""
     keep_freed_memory()
+    if args.backend == "ray":
+        import_ray()  # says how to install Ray before any work starts
     if args.threads:
         torch.set_num_threads(args.threads)
     config, given = requested_config(args)
@@ -151,8 +161,11 @@ def main(args: Args) -> None:
         out = Path(args.out) if args.out else default_run_dir(SCRIPT)
         folder = RunFolder.create(out, SCRIPT, config.to_json(), overwrite=args.overwrite)
     with folder:
-        evolve(run, start, folder.path, args)
-        final_report(run, folder.path, args.eval_seeds)
+        if args.backend == "ray":
+            run.evaluator = RayEvaluator(run.config, args.workers, args.ray_address)
+        with closing(run.evaluator):
+            evolve(run, start, folder.path, args)
+            final_report(run, folder.path, args.eval_seeds)
 
 
 def evolve(run: Evolution, start: int, out: Path, args: Args) -> None:
@@ -197,5 +210,5 @@ def evolve(run: Evolution, start: int, out: Path, args: Args) -> None:
 if __name__ == "__main__":
     try:
         main(parse(Args, __doc__))
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, ImportError) as error:
         raise SystemExit(f"error: {error}") from None
