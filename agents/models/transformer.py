@@ -120,6 +120,18 @@ def _sinusoidal(n_positions: int, width: int) -> Tensor:
     return table.float()
 
 
+def _distinct(x: Tensor) -> Tensor:
+    """``x`` (*batch, L, F) with its broadcast batch dims (stride 0) narrowed to size 1.
+
+    Inputs that are the same for the whole batch (e.g. the coloring's vertex ids) then go
+    through the embedding and the first attention once; broadcasting restores the batch.
+    """
+    for dim in range(x.dim() - 2):
+        if x.stride(dim) == 0:
+            x = x.narrow(dim, 0, 1)
+    return x
+
+
 def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax over allowed keys; a row with no allowed key gives zeros, not NaN."""
     filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
@@ -395,7 +407,7 @@ class SeededTransformer(nn.Module):
             seed = policy_seed.unsqueeze(-2)  # (S, 1, seed_dim): the same bits for every token
         else:
             seed = policy_seed[:, :length]  # (S, L, seed_dim) per token; unused otherwise
-        h = self._embed_tokens(x.unsqueeze(-3), seed)  # (*batch, 1 or S, L, width)
+        h = self._embed_tokens(_distinct(x).unsqueeze(-3), seed)  # (*batch, 1 or S, L, width)
         h = h.expand(*h.shape[:-3], n_seeds, length, width)  # (*batch, S, L, width)
         if self.seed_embed is not None:
             prefix = self.seed_embed(policy_seed).unsqueeze(-2)  # (S, 1, width)
@@ -405,7 +417,8 @@ class SeededTransformer(nn.Module):
         allowed = self._attention_mask(length, mask, x.device)
         for block in self.blocks:
             h = block(h, allowed)
-        return self.head(h[..., self.config.n_prefix :, :])  # (*batch, S, L, output_dim)
+        logits = self.head(h[..., self.config.n_prefix :, :])
+        return logits.expand(*x.shape[:-2], *logits.shape[-3:])  # (*batch, S, L, output_dim)
 
     @property
     def factorises(self) -> bool:
@@ -470,6 +483,8 @@ class SeededTransformer(nn.Module):
             return rows_table.index_select(0, flat_rows).unflatten(0, rows.shape)
 
         h = table.index_select(0, rows[..., -1].flatten()).unflatten(0, rows.shape[:-1])
+        causal = torch.ones(ids.shape[1], ids.shape[1], dtype=torch.bool, device=ids.device)
+        causal = causal.tril()  # (L, L): masks by torch.where, cheaper than Tensor.tril
         outputs: list[Tensor] = []  # attention outputs of the blocks so far, each (B, S, L, H*ks)
         bias = table.new_zeros(self.config.width)  # sum of the output-projection biases so far
         for index, block in enumerate(self.blocks):
@@ -490,7 +505,7 @@ class SeededTransformer(nn.Module):
             q, k, v = (t.transpose(-2, -3) for t in qkv.unbind(-3))  # each (B, S, H, L, ks)
             scores = q @ k.transpose(-1, -2)  # (B, S, H, L, L)
             if self.config.mask == "causal":
-                scores = scores.tril()
+                scores = torch.where(causal, scores, 0.0)
             out = (scores @ v).transpose(-2, -3).flatten(-2)  # (B, S, L, H * ks)
             outputs.append(out)
             h = h + attn.proj(out[..., -1, :])

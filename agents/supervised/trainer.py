@@ -37,6 +37,7 @@ from agents.tasks import SupervisedTask
 
 VARIANTS = ("E_r0", "q_r0", "E_R", "q_R")
 
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of q-norm training (validated on construction)."""
@@ -166,6 +167,7 @@ class Trainer:
             betas=config.betas,
             eps=config.adam_eps,
             weight_decay=config.weight_decay,
+            fused=True,  # one kernel for all parameters: a few parameter tensors, tiny each
         )
         self.scheduler = self._schedule(steps_done=0)
         self.fixed_policy_seed = self._draw_seeds(1) if config.fixed_seed else None
@@ -210,7 +212,9 @@ class Trainer:
         self._refuse_non_finite("loss", loss)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_norm)
+        grad_norm = torch.nn.utils.clip_grad_norm_(
+            self.model.parameters(), self.config.clip_norm, foreach=True
+        )
         self._refuse_non_finite("gradient norm", grad_norm)
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()

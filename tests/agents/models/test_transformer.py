@@ -211,6 +211,24 @@ def test_call_time_mask_limits_who_a_token_sees():
     torch.testing.assert_close(batched, before)
 
 
+@pytest.mark.parametrize("mask", [None, "adjacency"])
+def test_inputs_broadcast_over_the_batch_give_the_outputs_and_gradients_of_copies(mask):
+    model = make(mask="none", seed_mode="per_token_uniform", seed_dim=1)
+    seeds = model.sample_policy_seed(2, gen(), length=4)
+    x = torch.randn(4, 3, generator=gen(), dtype=torch.float64).expand(5, 4, 3)  # stride 0
+    adjacency = torch.rand(5, 4, 4, generator=gen(2)) < 0.5 if mask else None
+    outputs = []
+    for inputs in (x, x.contiguous()):
+        model.zero_grad()
+        logits = model(inputs, seeds, adjacency)
+        logits.square().sum().backward()
+        outputs.append((logits, [p.grad.clone() for p in model.parameters()]))
+    (broadcast, broadcast_grads), (copies, copies_grads) = outputs
+    assert broadcast.shape == copies.shape == (5, 2, 4, 2)
+    torch.testing.assert_close(broadcast, copies)
+    torch.testing.assert_close(broadcast_grads, copies_grads)
+
+
 @pytest.mark.parametrize("attention", ["linear", "softmax"])
 def test_a_token_that_sees_nobody_gets_finite_outputs_and_gradients(attention):
     model = make(attention=attention, mask="none", seed_mode="prefix_normal", seed_dim=2)
