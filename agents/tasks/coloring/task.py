@@ -75,6 +75,15 @@ class ColoringTask(SupervisedTask):
             layer_norm=False, embed_mlp=False, positional="none", mask="none",
             seed_mode="per_token_uniform", seed_dim=1,
         ),
+        # the paper's Table 2 read literally where it can be: width ("token size") 16 = key
+        # size, pre-LN, MLP blocks, sinusoidal positions (tokens come in vertex-id order, so
+        # they repeat the ids), 2 layers, 1 head; the table leaves the attention open: linear as
+        # in the public code; a linear map of the raw token [id, seed] to width 16 (docs/paper.md)
+        "paper_tables": dict(
+            width=16, n_layers=2, n_heads=1, key_size=16, attention="linear", mlp=True,
+            layer_norm=True, embed_mlp=False, positional="sinusoidal", mask="none",
+            seed_mode="per_token_uniform", seed_dim=1,
+        ),
     }  # fmt: skip
     # The paper's optimiser for a 15k-step CPU run instead of 300k steps: a 3x higher learning
     # rate (3e-3 -> 3e-4) and Adam eps 1e-5, equal or better than the paper's at 15k steps.

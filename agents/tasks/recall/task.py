@@ -63,6 +63,15 @@ class RecallTask(SupervisedTask):
             layer_norm=False, embed_mlp=True, positional="none", mask="causal",
             seed_mode="shared_bits", seed_dim=10,
         ),
+        # the paper's Table 1 read literally where it can be: width ("token size") 15 = d + d_r,
+        # pre-LN, MLP blocks, sinusoidal positions, 2 linear-attention layers (1 head, key 5);
+        # "no input embedding" read as no embedding table: the raw token [key, value, seed]
+        # (N + d + d_r features) still needs a linear map to width 15 (docs/paper.md)
+        "paper_tables": dict(
+            width=15, n_layers=2, n_heads=1, key_size=5, attention="linear", mlp=True,
+            layer_norm=True, embed_mlp=False, positional="sinusoidal", mask="causal",
+            seed_mode="shared_bits", seed_dim=10,
+        ),
     }  # fmt: skip
     # The paper's optimiser sized for a 30-minute CPU run: batch 128 instead of 512 (256 and
     # 128 reached the same figures per step) and 24k steps.
