@@ -14,7 +14,7 @@ $(PY):
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "torch==$(TORCH_VERSION)"
-	$(PY) -m pip install -q -e ".[test,sb3]"
+	$(PY) -m pip install -q -e ".[test,sb3,ray]"
 	touch $(STAMP)
 
 demo: $(STAMP)

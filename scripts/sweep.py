@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.evolution.ray_evaluator import connect, import_ray
 from agents.metrics import MAJORITY
 from agents.reports.tables import cell, markdown_table
 from agents.runs.cli import flag, parse
@@ -138,11 +139,7 @@ def run_local(cells: list[Cell], flags: list[str], args: Args, out: Path) -> lis
 
 def run_ray(cells: list[Cell], flags: list[str], args: Args, out: Path) -> list[dict[str, Any]]:
     """Every cell as a Ray task of one CPU, at most --workers at once; rows in grid order."""
-    from agents.evolution.ray_evaluator import import_ray
-
-    ray = import_ray()
-    options = {"include_dashboard": False} if args.ray_address is None else {}
-    ray.init(address=args.ray_address, **options)
+    ray, owns_connection = connect(args.ray_address)
     task = ray.remote(num_cpus=1)(run_cell)
     rows: list[dict[str, Any] | None] = [None] * len(cells)
     waiting, running = list(enumerate(cells)), {}
@@ -154,7 +151,8 @@ def run_ray(cells: list[Cell], flags: list[str], args: Args, out: Path) -> list[
         index = running.pop(done[0])
         rows[index] = ray.get(done[0])
         print(f"done {cells[index].name}")
-    ray.shutdown()
+    if owns_connection:
+        ray.shutdown()
     return rows
 
 
@@ -181,6 +179,8 @@ def markdown(rows: list[dict[str, Any]]) -> list[str]:
 
 def main(args: Args) -> None:
     """Run the grid, then write and print the table."""
+    if args.backend == "ray":
+        import_ray()  # says how to install Ray before any work starts
     out = Path(args.out) if args.out else default_run_dir("sweep")
     if (out / "table.json").exists() and not args.overwrite:
         raise ValueError(f"{out} already holds a sweep: choose another --out or --overwrite")

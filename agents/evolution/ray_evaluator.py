@@ -41,6 +41,18 @@ def import_ray() -> ModuleType:
     return ray
 
 
+def connect(address: str | None) -> tuple[ModuleType, bool]:
+    """Ray, connected to the cluster at `address`, and whether this call opened the connection.
+
+    A process already connected keeps its cluster; None starts a local one on this machine.
+    """
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray, False
+    ray.init(address=address, **({"include_dashboard": False} if address is None else {}))
+    return ray, True
+
+
 def _tensor(array: np.ndarray) -> Tensor:
     """A tensor of an array that may be a read-only view of Ray's object store (copied then)."""
     return torch.from_numpy(np.require(array, requirements="W"))
@@ -94,14 +106,10 @@ class RayEvaluator:
     ) -> None:
         if workers < 1:
             raise ValueError(f"workers={workers!r} must be a positive integer")
-        self.ray = ray = import_ray()
-        self.owns_connection = not ray.is_initialized()
-        if self.owns_connection:
-            options = {"include_dashboard": False} if address is None else {}
-            ray.init(address=address, **options)
+        self.ray, self.owns_connection = connect(address)
         self.config, self.workers = config, workers
         self.start_timeout, self.chunk_timeout, self.retries = start_timeout, chunk_timeout, retries
-        self.actor_class = ray.remote(num_cpus=1, max_restarts=0)(EngineWorker)
+        self.actor_class = self.ray.remote(num_cpus=1, max_restarts=0)(EngineWorker)
         self.actors = self._start(workers)
         self.restarts = 0  # actors replaced after a death or a timeout
         self.last_generation: dict[str, float] = {}  # its wall seconds and parameter bytes
