@@ -503,11 +503,12 @@ class SeededTransformer(nn.Module):
                 h = h + attn.proj(out.flatten(-2))
                 break
             qkv = features.unflatten(-1, (3, attn.n_heads, attn.key_size))  # (B, S, L, 3, H, ks)
-            q, k, v = (t.transpose(-2, -3) for t in qkv.unbind(-3))  # each (B, S, H, L, ks)
+            # contiguous operands: batched matmuls of strided views are slower, compiled or not
+            q, k, v = (t.transpose(-2, -3).contiguous() for t in qkv.unbind(-3))  # (B,S,H,L,ks)
             scores = q @ k.transpose(-1, -2)  # (B, S, H, L, L)
             if self.config.mask == "causal":
-                scores = torch.where(causal, scores, 0.0)
-            out = (scores @ v).transpose(-2, -3).flatten(-2)  # (B, S, L, H * ks)
+                scores = torch.where(causal, scores, 0.0).contiguous()
+            out = (scores @ v).transpose(-2, -3).flatten(-2).contiguous()  # (B, S, L, H * ks)
             outputs.append(out)
             h = h + attn.proj(out[..., -1, :])
             bias = bias + attn.proj.bias
