@@ -63,11 +63,10 @@ class EngineWorker:
 
     Args:
         config: The run's configuration (the engine is built from it as `Evolution` does).
-        threads: Torch threads of the actor (one per CPU it reserves).
     """
 
-    def __init__(self, config: EvolveConfig, threads: int = 1) -> None:
-        torch.set_num_threads(threads)
+    def __init__(self, config: EvolveConfig) -> None:
+        torch.set_num_threads(1)  # the one CPU the actor reserves
         engine = make_engine(config, make_task(config))
         self.evaluator = LocalEvaluator(engine, config.chunk_size)
 
@@ -107,7 +106,7 @@ class RayEvaluator:
         if workers < 1:
             raise ValueError(f"workers={workers!r} must be a positive integer")
         self.ray, self.owns_connection = connect(address)
-        self.config, self.workers = config, workers
+        self.config = config
         self.start_timeout, self.chunk_timeout, self.retries = start_timeout, chunk_timeout, retries
         self.actor_class = self.ray.remote(num_cpus=1, max_restarts=0)(EngineWorker)
         self.actors = self._start(workers)
