@@ -1,17 +1,17 @@
 """Train and evaluate a grid of q-norm runs (task x N x variant x q x m x seed) into one table.
 
-    python scripts/sweep.py --q 1 2 4 8 16 32 64 128 --n 4 --steps 200        # one by one
-    python scripts/sweep.py --q 1 2 4 8 16 32 64 128 --n 4 --steps 200 --backend ray
+    python scripts/sweep.py --q 1 2 4 8 16 32 64 128 --n 4 --steps 600        # one by one
+    python scripts/sweep.py --q 1 2 4 8 16 32 64 128 --n 4 --steps 600 --backend ray
     python scripts/sweep.py ... --backend ray --ray-address auto --workers 64  # on a cluster
 
 Every cell of the grid is scripts/train_qnorm.py (threads 1, no progress bar), then
 scripts/evaluate.py on its model, in <out>/runs/<cell>/ (their output in output.txt). With
 --backend ray each cell is a Ray task of one CPU (at most --workers at once; every node needs
-this checkout at the same path); with --backend local the cells run one after the other in
-this process. Both give the same table: one row per cell, its configuration and its evaluation
-(success: average, 95th percentile, worst case over inputs; sampled and majority averages), as
-<out>/table.md and <out>/table.json. The ERM variants (E_*) ignore q, the r0 variants m: such
-cells are run once.
+this checkout at the same path; a cell whose worker dies is run again); with --backend local
+the cells run one after the other in this process. Both give the same table: one row per cell,
+its configuration and its evaluation (success: average, 95th percentile, worst case over
+inputs; sampled and majority averages), as <out>/table.md and <out>/table.json. The ERM
+variants (E_*) ignore q, the r0 variants m: such cells are run once.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def main(args: Args) -> None:
     print(f"{len(cells)} cells on the {args.backend} backend -> {out}")
     began = time.perf_counter()
     run = run_ray if args.backend == "ray" else run_local
-    rows = run(cells, flags, args, out / "runs")
+    rows = run(cells, flags, args, (out / "runs").resolve())  # workers may start elsewhere
     (out / "table.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = markdown(rows)
     (out / "table.md").write_text("\n".join(lines) + "\n")
