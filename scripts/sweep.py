@@ -1,7 +1,7 @@
 """Train and evaluate a grid of q-norm runs (task x N x variant x q x m x seed) into one table.
 
-    python scripts/sweep.py --q 1 2 4 8 16 32 64 128 --n 4 --steps 600        # one by one
-    python scripts/sweep.py --q 1 2 4 8 16 32 64 128 --n 4 --steps 600 --backend ray
+    python scripts/sweep.py --q 1 2 4 8 16 32 64 128 --n 4 --steps 600 --warmup 60   # one by one
+    python scripts/sweep.py --q 1 2 4 8 16 32 64 128 --n 4 --steps 600 --warmup 60 --backend ray
     python scripts/sweep.py ... --backend ray --ray-address auto --workers 64  # on a cluster
 
 Every cell of the grid is scripts/train_qnorm.py (threads 1, no progress bar), then
