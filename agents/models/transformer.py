@@ -132,6 +132,27 @@ def _distinct(x: Tensor) -> Tensor:
     return x
 
 
+def _apply_weights(weights: Tensor, v: Tensor) -> Tensor:
+    """``weights @ v`` for (..., T, T) weights and (..., T, ks) values, broadcast.
+
+    Batch dims where the values are shared (size 1) but the weights are not (inputs shared by
+    the batch under per-input masks) become rows of a few larger matmuls instead of many
+    T x T ones.
+    """
+    v = v.reshape((1,) * (weights.dim() - v.dim()) + v.shape)
+    n_batch = weights.dim() - 2
+    shared = [d for d in range(n_batch) if v.shape[d] == 1 < weights.shape[d]]
+    if not shared:
+        return weights @ v
+    kept = [d for d in range(n_batch) if d not in shared]
+    order = [*kept, *shared, n_batch, n_batch + 1]  # the shared dims next to the query rows
+    kept_shape = [weights.shape[d] for d in kept]
+    rows = weights.permute(order).reshape(*kept_shape, -1, weights.shape[-1])
+    values = v.reshape(*[v.shape[d] for d in kept], *v.shape[-2:])
+    out = (rows @ values).reshape(*[weights.shape[d] for d in order[:-1]], v.shape[-1])
+    return out.permute([order.index(d) for d in range(weights.dim())])
+
+
 def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax over allowed keys; a row with no allowed key gives zeros, not NaN."""
     filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
@@ -162,7 +183,7 @@ class Attention(nn.Module):
             weights = _masked_softmax(scores / math.sqrt(self.key_size), mask)
         else:
             weights = torch.where(mask, scores, 0.0)
-        out = (weights @ v).transpose(-2, -3)  # (..., T, H, ks)
+        out = _apply_weights(weights, v).transpose(-2, -3)  # (..., T, H, ks)
         return self.proj(out.flatten(-2))  # (..., T, H * ks) -> (..., T, width)
 
     def empty_cache(self, shape: tuple[int, ...], like: Tensor, length: int) -> tuple[Tensor, ...]:
