@@ -173,10 +173,15 @@ class Attention(nn.Module):
         qkv = self.qkv(h).unflatten(-1, (3, self.n_heads, self.key_size))  # (..., 3, H, ks)
         return qkv.unbind(dim=-3)  # q, k, v, each (..., H, ks)
 
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        """Attend over (..., T, width) with a boolean mask broadcastable to (..., T, T)."""
+    def forward(self, h: Tensor, mask: Tensor, last: int | None = None) -> Tensor:
+        """Attend over (..., T, width) with a boolean mask broadcastable to (..., T, T).
+
+        With ``last``, only the last ``last`` positions attend: (..., last, width).
+        """
         # contiguous copies: batched matmuls of the strided views are slower (measured)
         q, k, v = (t.transpose(-2, -3).contiguous() for t in self._heads(h))  # (..., H, T, ks)
+        if last is not None:
+            q, mask = q[..., -last:, :], mask[..., -last:, :]
         scores = q @ k.transpose(-1, -2)  # (..., H, T, T)
         mask = mask.unsqueeze(-3)  # (..., 1, T, T): the same for every head
         if self.softmax:
@@ -244,9 +249,10 @@ class Block(nn.Module):
     def _mlp(self, h: Tensor) -> Tensor:
         return h if self.mlp is None else h + self.mlp(self.ln_mlp(h))
 
-    def forward(self, h: Tensor, mask: Tensor) -> Tensor:
-        """Transform a whole sequence (..., T, width)."""
-        return self._mlp(h + self.attn(self.ln_attn(h), mask))
+    def forward(self, h: Tensor, mask: Tensor, last: int | None = None) -> Tensor:
+        """Transform a whole sequence (..., T, width), or only its ``last`` positions."""
+        out = self.attn(self.ln_attn(h), mask, last)
+        return self._mlp((h if last is None else h[..., -last:, :]) + out)
 
     def step(
         self, h: Tensor, cache: tuple[Tensor, ...], position: int
@@ -417,6 +423,15 @@ class SeededTransformer(nn.Module):
         Returns:
             Logits (B, S, L, output_dim); a prefix seed token's position is dropped.
         """
+        return self._logits(x, policy_seed, mask)
+
+    def _logits(
+        self, x: Tensor, policy_seed: Tensor, mask: Tensor | None, last: bool = False
+    ) -> Tensor:
+        """``forward``, or with ``last`` its logits (*batch, S, 1, output_dim) at position L.
+
+        The last block then attends from the last position only.
+        """
         length, cfg = x.shape[-2] if x.dim() >= 2 else 0, self.config
         if x.dim() < 2 or x.shape[-1] != cfg.input_dim or not 1 <= length <= cfg.max_len:
             raise ValueError(
@@ -437,9 +452,9 @@ class SeededTransformer(nn.Module):
             h = torch.cat([prefix, h], dim=-2)  # (*batch, S, 1 + L, width)
         h = self._finish_embedding(h, slice(0, h.shape[-2]))
         allowed = self._attention_mask(length, mask, x.device)
-        for block in self.blocks:
-            h = block(h, allowed)
-        logits = self.head(h[..., self.config.n_prefix :, :])
+        for index, block in enumerate(self.blocks):
+            h = block(h, allowed, 1 if last and index == len(self.blocks) - 1 else None)
+        logits = self.head(h if last else h[..., self.config.n_prefix :, :])
         return logits.expand(*x.shape[:-2], *logits.shape[-3:])  # (*batch, S, L, output_dim)
 
     @property
@@ -459,6 +474,8 @@ class SeededTransformer(nn.Module):
         each layer's queries, keys and values are per-seed tables of the vocabulary, gathered,
         plus a linear map of the earlier layers' attention outputs. Nothing of the model width
         is computed per position, and the last layer attends from the last position only.
+        Otherwise it is the full forward pass, whose last block attends from the last position
+        only.
 
         Args:
             ids: (B, L) int64 indices into ``vocab``.
@@ -482,7 +499,7 @@ class SeededTransformer(nn.Module):
         if checkable and not 0 <= int(ids.min()) <= int(ids.max()) < vocab.shape[0]:
             raise ValueError(f"ids must lie in [0, {vocab.shape[0]}) for a vocab of that size")
         if not self.factorises or not 1 <= ids.shape[1] <= self.config.max_len:
-            return self(vocab[ids], policy_seed)[:, :, -1]
+            return self._logits(vocab[ids], policy_seed, None, last=True)[:, :, -1]
         self._check_policy_seed(policy_seed, ids.shape[1])
         return self._factorised_last(ids, vocab, policy_seed)
 

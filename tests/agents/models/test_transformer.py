@@ -211,6 +211,23 @@ def test_call_time_mask_limits_who_a_token_sees():
     torch.testing.assert_close(batched, before)
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"attention": "softmax", "mlp": True, "layer_norm": True, "positional": "sinusoidal"},
+        {"seed_mode": "prefix_normal", "seed_dim": 2, "mlp": True, "positional": "learned"},
+    ],
+)
+def test_logits_at_the_last_position_equal_the_full_forward_there(fields):
+    model = make(**fields)
+    vocab = torch.randn(7, 3, generator=gen(), dtype=torch.float64)
+    ids = torch.randint(0, 7, (4, 5), generator=gen(2))
+    seeds = model.sample_policy_seed(2, gen(3), length=5)
+    last = model.forward_last(ids, vocab, seeds)
+    assert last.shape == (4, 2, 2)
+    torch.testing.assert_close(last, model(vocab[ids], seeds)[:, :, -1])
+
+
 @pytest.mark.parametrize("mask", [None, "adjacency"])
 def test_inputs_broadcast_over_the_batch_give_the_outputs_and_gradients_of_copies(mask):
     model = make(mask="none", seed_mode="per_token_uniform", seed_dim=1)
