@@ -14,9 +14,10 @@ API:
 - ``check_field(metadata, "generation", int, minimum=0, path=path)`` validates one metadata
   field (dotted names reach into nested dicts), and ``check_env_id`` refuses an env id outside
   the ``RandAlg/`` namespace, so a checkpoint can never make another env nor import a module.
-- ``save_model`` / ``load_model``: a ``SeededTransformer`` stores its parameters under
-  ``model.<name>`` and its ``TransformerConfig`` under ``metadata["model"]``; loading checks
-  every config field's type, naming the field and the file.
+- ``save_model`` / ``load_model``: a ``SeededTransformer`` (or ``MemoryProcessor``) stores its
+  parameters under ``model.<name>`` and its ``TransformerConfig`` (``MemoryConfig``) under
+  ``metadata["model"]``; loading checks every config field's type, naming the field and the
+  file, and rebuilds the model the config describes.
 - ``write_atomically(path, write)`` is the atomic write shared with the run folder.
 """
 
@@ -37,6 +38,7 @@ from typing import IO, Any, get_type_hints
 import torch
 from torch import Tensor
 
+from agents.models.memory import MemoryConfig, build_model, model_config
 from agents.models.transformer import SeededTransformer, TransformerConfig
 
 FORMAT = "randgym-checkpoint-1"
@@ -47,7 +49,7 @@ DTYPES = frozenset(
 )
 ENV_ID = re.compile(r"RandAlg/[A-Za-z][A-Za-z0-9_]*(-v[0-9]+)?")
 _MISSING = object()  # a metadata field that is not there
-_MODEL_FIELDS = get_type_hints(TransformerConfig)
+_MODEL_FIELDS = get_type_hints(MemoryConfig)  # a TransformerConfig's fields and the memory's
 _REQUIRED_MODEL_FIELDS = [
     f.name for f in dataclasses.fields(TransformerConfig) if f.default is dataclasses.MISSING
 ]
@@ -247,7 +249,7 @@ def load_model(
     """
     model_expect = {} if config is None else {"model": dataclasses.asdict(config)}
     tensors, metadata = load_checkpoint(path, {**(expect or {}), **model_expect})
-    model = SeededTransformer(_model_config(metadata, path))
+    model = build_model(_model_config(metadata, path))
     state = {k.removeprefix(MODEL_PREFIX): v for k, v in tensors.items() if k.startswith("model.")}
     try:
         model.load_state_dict(state, strict=True)
@@ -260,19 +262,19 @@ def load_model(
 
 
 def _model_config(metadata: dict[str, Any], path: str | Path) -> TransformerConfig:
-    """The ``TransformerConfig`` of ``metadata["model"]``, every field checked."""
+    """The model config (``TransformerConfig`` or ``MemoryConfig``) of ``metadata["model"]``."""
     fields = check_field(metadata, "model", dict, path=path)
     unknown = sorted(set(fields) - set(_MODEL_FIELDS))
     if unknown:
         raise ValueError(
             f"checkpoint {str(path)!r}: field 'model' has unknown entries {unknown}; "
-            f"expected TransformerConfig fields {list(_MODEL_FIELDS)}"
+            f"expected TransformerConfig or MemoryConfig fields {list(_MODEL_FIELDS)}"
         )
     for name, kind in _MODEL_FIELDS.items():
         if name in fields or name in _REQUIRED_MODEL_FIELDS:
             check_field(metadata, f"model.{name}", kind, path=path)
     try:
-        return TransformerConfig(**fields)
+        return model_config(**fields)
     except ValueError as error:
         raise ValueError(f"checkpoint {str(path)!r} has no valid model config: {error}") from error
 

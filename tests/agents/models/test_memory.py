@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from agents.models.memory import MemoryConfig, MemoryProcessor, build_model
+from agents.models.transformer import SEED_MODES, SeededTransformer, TransformerConfig
+from agents.runs.checkpoint import load_model, save_model
+
+SMALL = {"input_dim": 3, "output_dim": 2, "width": 8, "n_layers": 2, "key_size": 4, "max_len": 6}
+
+
+def fields(seed_mode: str = "shared_bits", **overrides) -> dict:
+    seed_dim = 0 if seed_mode == "none" else 2
+    return {**SMALL, "seed_mode": seed_mode, "seed_dim": seed_dim, **overrides}
+
+
+def memory(rounds: int, seed_mode: str = "shared_bits", **overrides) -> MemoryProcessor:
+    config = MemoryConfig(**fields(seed_mode, **overrides), memory_rounds=rounds, idea_dim=3)
+    return MemoryProcessor(config, torch.Generator().manual_seed(0)).double()
+
+
+def inputs(model: SeededTransformer, length: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    x = torch.randn(4, length, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    return x, model.sample_policy_seed(3, torch.Generator().manual_seed(2), length)
+
+
+@pytest.mark.parametrize("seed_mode", SEED_MODES)
+@pytest.mark.parametrize("overrides", [{}, {"mlp": True, "layer_norm": True, "mask": "none"}])
+def test_one_round_is_the_seeded_transformer_of_the_same_weights(seed_mode, overrides):
+    model = memory(1, seed_mode, **overrides)
+    plain = SeededTransformer(TransformerConfig(**fields(seed_mode, **overrides)))
+    plain.load_state_dict(model.state_dict(), strict=False)  # the memory's weights are extra
+    plain.double()
+    x, seed = inputs(model)
+    mask = torch.rand(4, 5, 5, generator=torch.Generator().manual_seed(3)) < 0.7
+    assert torch.equal(model(x, seed, mask), plain(x, seed, mask))
+    ids, vocab = torch.tensor([[0, 1, 2, 1, 0]]), x[0, :3]
+    torch.testing.assert_close(
+        model.forward_last(ids, vocab, seed), plain(vocab[ids], seed)[:, :, -1]
+    )
+
+
+def test_one_round_has_the_plain_models_initial_weights():
+    model = memory(1, mlp=True)
+    plain = SeededTransformer(
+        TransformerConfig(**fields(mlp=True)), torch.Generator().manual_seed(0)
+    )
+    for name, value in plain.state_dict().items():
+        assert torch.equal(model.state_dict()[name].float(), value), name
+
+
+@pytest.mark.parametrize("seed_mode", SEED_MODES)
+def test_round_t_never_reads_later_ideas(seed_mode):
+    rounds = 4
+    model = memory(rounds, seed_mode, mlp=True, layer_norm=True)
+    x, seed = inputs(model)
+    _, own = model.run(x, seed)  # (B, S, T, P, k)
+    assert torch.equal(model.run(x, seed, forced_ideas=own)[1], own)  # teacher forcing
+    for t in range(rounds - 1):  # perturb the ideas of rounds t+1 .. T (1-based)
+        forced = own.clone()
+        forced[:, :, t:] += torch.randn_like(forced[:, :, t:])
+        _, ideas = model.run(x, seed, forced_ideas=forced)
+        assert torch.equal(ideas[:, :, : t + 1], own[:, :, : t + 1])  # rounds 1 .. t+1
+        assert not torch.allclose(ideas[:, :, t + 1], own[:, :, t + 1])  # round t+2 reads it
+
+
+def test_memory_keeps_a_causal_mask_causal():
+    model = memory(3, mask="causal", mlp=True)
+    x, seed = inputs(model)
+    changed = x.clone()
+    changed[:, 3:] += 1.0
+    before, after = model(x, seed), model(changed, seed)
+    assert torch.equal(before[:, :, :3], after[:, :, :3])
+    assert not torch.allclose(before[:, :, 3:], after[:, :, 3:])
+
+
+@pytest.mark.parametrize("seed_mode", SEED_MODES)
+def test_every_seed_mode_runs_every_round(seed_mode):
+    model = memory(3, seed_mode)
+    x, seed = inputs(model)
+    assert model(x, seed).shape == (4, 3, 5, 2)
+    assert model.ideas(x, seed).shape == (4, 3, 3, 5, 3)  # (B, S, T, L, k)
+    assert torch.isfinite(model.ideas(x, seed)).all()
+
+
+def test_config_is_validated_and_built():
+    with pytest.raises(ValueError, match="memory_rounds=0"):
+        MemoryConfig(**SMALL, memory_rounds=0)
+    with pytest.raises(ValueError, match="idea_dim"):
+        MemoryConfig(**SMALL, idea_dim=0)
+    assert type(build_model(MemoryConfig(**SMALL))) is MemoryProcessor
+    assert type(build_model(TransformerConfig(**SMALL))) is SeededTransformer
+
+
+def test_checkpoint_round_trip(tmp_path):
+    model = memory(3, "per_token_uniform", mlp=True).float()
+    save_model(tmp_path / "model.pt", model, {"note": "memory"})
+    loaded, extra, metadata = load_model(tmp_path / "model.pt", model.config)
+    assert type(loaded) is MemoryProcessor and loaded.config == model.config
+    assert extra == {} and metadata["model"]["memory_rounds"] == 3
+    x, seed = inputs(model)
+    assert torch.equal(loaded(x.float(), seed.float()), model(x.float(), seed.float()))
+
+
+def test_no_incremental_decoding():
+    model = memory(2)
+    with pytest.raises(NotImplementedError, match="incremental decoding"):
+        model.init_cache(1, inputs(model)[1])
