@@ -1,0 +1,113 @@
+"""q-norm training plus the contrastive idea loss of a MemoryProcessor.
+
+Each step's objective becomes ``q_norm + weight * idea_loss``: the batch and one similar
+partner per input (the task's similar-pair generator, ``agents.tasks.<task>.similarity``) run
+through the model under the step's policy seeds; every seed is a separate set of ideas, in
+which the other inputs of the batch are the dissimilar ones. The partners are drawn from the
+trainer's data RNG, so a resumed run stays bit-identical. The idea term costs two more
+forward passes per step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from agents.models.memory import MemoryProcessor
+from agents.supervised.idea_loss import DEFAULT_TEMPERATURE, idea_loss
+from agents.supervised.trainer import TrainConfig, Trainer
+from agents.tasks import ColoringTask, RecallTask, SupervisedTask
+from agents.tasks.base import Batch
+from agents.tasks.coloring import similarity as coloring_similarity
+from agents.tasks.recall import similarity as recall_similarity
+from agents.tasks.similarity import SimilarViews
+
+
+def similar_views(task: SupervisedTask, batch: Batch, rng: np.random.Generator) -> SimilarViews:
+    """The task's similar partners of ``batch``.
+
+    Raises:
+        ValueError: If the task defines no similar inputs.
+    """
+    if isinstance(task, ColoringTask):
+        return coloring_similarity.similar_views(batch, rng)
+    if isinstance(task, RecallTask):
+        return recall_similarity.similar_views(
+            batch, rng, task.vocab, task.n_pairs, task.value_bits
+        )
+    raise ValueError(f"task {task.name!r} defines no similar inputs for the idea loss")
+
+
+def idea_term(
+    model: MemoryProcessor, views: SimilarViews, policy_seed: Tensor, temperature: float
+) -> Tensor:
+    """The idea loss of the batch and its partners under the seeds ``policy_seed``.
+
+    A per-token seed moves with its token into the partner's order; the partners' ideas are
+    put back into the batch's order before the compared positions are taken.
+    """
+    like = model.head.weight
+    partner_seed = policy_seed
+    if model.config.seed_mode == "per_token_uniform":
+        partner_seed = policy_seed[:, views.order]
+    ideas = model.ideas(views.tokens.to(like), policy_seed, views.mask)  # (B, S, T, L, k)
+    partner = model.ideas(views.partner_tokens.to(like), partner_seed, views.partner_mask)
+    partner = partner[..., views.order.argsort(), :]  # back to the batch's order
+
+    def compared(m: Tensor) -> Tensor:  # (B, S, T, L, k) -> (S, B, T, P * k)
+        return m[..., views.compared, :].flatten(-2).transpose(0, 1)
+
+    return idea_loss(compared(ideas), compared(partner), temperature)
+
+
+@dataclass(frozen=True)
+class IdeaConfig:
+    """The idea loss's weight and phi's temperature (validated on construction)."""
+
+    weight: float = 0.0
+    temperature: float = DEFAULT_TEMPERATURE
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weight < float("inf") or not 0 < self.temperature < float("inf"):
+            raise ValueError(
+                f"idea loss weight={self.weight!r}, temperature={self.temperature!r} are "
+                "invalid; expected a finite weight >= 0 and a finite temperature > 0"
+            )
+
+
+class IdeaTrainer(Trainer):
+    """A ``Trainer`` whose objective adds ``idea.weight`` times the idea loss.
+
+    Args:
+        task, model, config, generator, rng, compile: As for ``Trainer``.
+        idea: The idea loss's weight and temperature.
+    """
+
+    model: MemoryProcessor
+
+    def __init__(
+        self,
+        task: SupervisedTask,
+        model: MemoryProcessor,
+        config: TrainConfig,
+        generator: torch.Generator,
+        rng: np.random.Generator,
+        idea: IdeaConfig,
+        compile: bool = False,
+    ) -> None:
+        if not isinstance(model, MemoryProcessor):
+            raise ValueError("the idea loss needs a MemoryProcessor (--memory-rounds >= 1)")
+        if not isinstance(task, ColoringTask | RecallTask):
+            raise ValueError(f"task {task.name!r} defines no similar inputs for the idea loss")
+        super().__init__(task, model, config, generator, rng, compile)
+        self.idea = idea
+
+    def _objective(self, batch: dict[str, Tensor], policy_seed: Tensor) -> tuple[Tensor, ...]:
+        """The q-norm plus the weighted idea loss, the mean loss and the success fraction."""
+        loss, *stats = super()._objective(batch, policy_seed)
+        views = similar_views(self.task, batch, self.rng)
+        ideas = idea_term(self.model, views, policy_seed, self.idea.temperature)
+        return loss + self.idea.weight * ideas, *stats
