@@ -3,6 +3,8 @@
     python scripts/train_qnorm.py --task recall --n 15 --q 100 --m 30
     python scripts/train_qnorm.py --task coloring --n 10 --variant q_r0
     python scripts/train_qnorm.py --resume runs/qnorm/recall15_q_R_q100_m30_s0
+    python scripts/train_qnorm.py --task coloring --preset paper_tables --memory-rounds 4 \
+        --idea-loss-weight 0.1
 
 Unset optimisation flags take the task's training defaults (the paper's values, with the batch
 and the number of steps sized for a 30-minute CPU run). The run folder gets log.csv (a row every
@@ -10,6 +12,10 @@ and the number of steps sized for a 30-minute CPU run). The run folder gets log.
 --checkpoint-every steps, atomically) and, at the end, model.pt. A killed run continues with
 --resume, bit-identically to an uninterrupted one; Ctrl-C saves a checkpoint first. A loss or
 gradient that is not finite stops the run with the last good checkpoint kept.
+
+--memory-rounds T trains a MemoryProcessor (the preset's blocks applied T times with a memory of
+per-position ideas; agents.models.memory) and --idea-loss-weight w > 0 adds w times the
+contrastive idea loss of each batch and its similar inputs (agents.supervised.idea_training).
 """
 
 from __future__ import annotations
@@ -25,12 +31,15 @@ import torch
 from tqdm import tqdm
 
 from agents.metrics import COSTS, SCORES, report, score_instances
-from agents.models.transformer import SeededTransformer
+from agents.models.memory import MemoryConfig, build_model
+from agents.models.transformer import TransformerConfig
 from agents.runs.checkpoint import load_model, save_model
 from agents.runs.cli import flag, parse
 from agents.runs.folder import RunFolder, default_run_dir
 from agents.runs.interrupt import StopRequest
 from agents.runs.logger import RunLogger
+from agents.supervised.idea_loss import DEFAULT_TEMPERATURE
+from agents.supervised.idea_training import IdeaConfig, IdeaTrainer
 from agents.supervised.trainer import VARIANTS, Diverged, TrainConfig, Trainer
 from agents.tasks import SupervisedTask, make_task, supervised_tasks, task_class
 
@@ -57,6 +66,10 @@ class Args:
     adam_eps: float | None = flag(None, "Adam epsilon", minimum=0)
     preset: str = flag("paper", "the task's model preset")
     model: dict = flag({}, 'JSON overrides of the model config, e.g. \'{"seed_dim": 16}\'')
+    memory_rounds: int = flag(0, "T: rounds of a MemoryProcessor (0: none)", minimum=0, maximum=64)
+    idea_dim: int = flag(8, "k: features of a memory idea", minimum=1, maximum=4096)
+    idea_loss_weight: float = flag(0.0, "weight of the contrastive idea loss", minimum=0)
+    idea_temperature: float = flag(DEFAULT_TEMPERATURE, "temperature of the idea loss", minimum=0)
     seed: int = flag(0, "seed of weights, r0, policy seeds, data", minimum=0, maximum=2**32 - 1)
     threads: int = flag(1, "torch CPU threads", minimum=1, maximum=256)
     compile: bool = flag(False, "torch.compile the forward pass and loss (~1.4x faster steps)")
@@ -72,6 +85,10 @@ class Args:
     def __post_init__(self) -> None:
         if self.resume and (self.out or self.overwrite):
             raise ValueError("--resume continues a run in its folder: drop --out and --overwrite")
+        if self.idea_loss_weight and not self.memory_rounds:
+            raise ValueError("--idea-loss-weight needs a memory: set --memory-rounds T >= 1")
+        if not self.idea_temperature > 0:
+            raise ValueError(f"--idea-temperature {self.idea_temperature}: expected > 0")
 
 
 def train_config(args: Args, task: SupervisedTask) -> TrainConfig:
@@ -82,9 +99,30 @@ def train_config(args: Args, task: SupervisedTask) -> TrainConfig:
     return TrainConfig.for_task(task, variant=args.variant, **given)
 
 
+def model_config(args: Args, task: SupervisedTask) -> TransformerConfig:
+    """The preset's config with the --model overrides, a ``MemoryConfig`` with --memory-rounds."""
+    config = task.model_config(args.preset, **args.model)
+    if not args.memory_rounds:
+        return config
+    memory = {"memory_rounds": args.memory_rounds, "idea_dim": args.idea_dim}
+    return MemoryConfig(**dataclasses.asdict(config), **memory)
+
+
+def make_trainer(args: Args, task: SupervisedTask) -> Trainer:
+    """The run's model and trainer (an ``IdeaTrainer`` with --idea-loss-weight)."""
+    generator = torch.Generator().manual_seed(args.seed)
+    model = build_model(model_config(args, task), generator)
+    config, data_rng = train_config(args, task), np.random.default_rng([args.seed, 1])
+    if args.idea_loss_weight:
+        idea = IdeaConfig(args.idea_loss_weight, args.idea_temperature)
+        return IdeaTrainer(task, model, config, generator, data_rng, idea, compile=args.compile)
+    return Trainer(task, model, config, generator, data_rng, compile=args.compile)
+
+
 def resumed_args(args: Args, saved: dict[str, Any]) -> Args:
     """The saved run's flags; refuses other flags that contradict them."""
     defaults = Args()
+    saved = {**dataclasses.asdict(defaults), **saved}  # runs saved before a flag existed
     conflicts = [
         f"--{name.replace('_', '-')}: the run has {saved[name]!r}, you asked {value!r}"
         for name, value in dataclasses.asdict(args).items()
@@ -122,14 +160,18 @@ def save(path: Path, trainer: Trainer, task: SupervisedTask, args: Args, seconds
         "steps_done": trainer.step_count, "wall_time_s": round(seconds, 1),
         "threads": args.threads, "compile": args.compile, "trainer": state,
     }  # fmt: skip
+    if isinstance(trainer, IdeaTrainer):
+        metadata["idea_loss"] = dataclasses.asdict(trainer.idea)
     save_model(path, trainer.model, metadata, tensors)
 
 
-def run_name(task: SupervisedTask, config: TrainConfig, seed: int) -> str:
-    """The default folder name, e.g. ``recall15_q_R_q100_m30_s0``."""
+def run_name(task: SupervisedTask, config: TrainConfig, args: Args) -> str:
+    """The default folder name, e.g. ``recall15_q_R_q100_m30_s0``, ``..._T4_w0.1_s0``."""
     q = f"_q{config.effective_q:g}" if config.variant.startswith("q") else ""
     m = "" if config.fixed_seed else f"_m{config.n_seeds}"
-    return f"{task.name}{task.size}_{config.variant}{q}{m}_s{seed}"
+    memory = f"_T{args.memory_rounds}" if args.memory_rounds else ""
+    memory += f"_w{args.idea_loss_weight:g}" if args.idea_loss_weight else ""
+    return f"{task.name}{task.size}_{config.variant}{q}{m}{memory}_s{args.seed}"
 
 
 def main(args: Args) -> None:
@@ -140,13 +182,10 @@ def main(args: Args) -> None:
         args = resumed_args(args, folder.config)
     sizes = {} if args.n is None else {task_class(args.task).size_kwarg: args.n}
     task = make_task(args.task, **sizes)
-    config = train_config(args, task)
-    generator = torch.Generator().manual_seed(args.seed)
-    model = SeededTransformer(task.model_config(args.preset, **args.model), generator)
-    data_rng = np.random.default_rng([args.seed, 1])
-    trainer = Trainer(task, model, config, generator, data_rng, compile=args.compile)
+    trainer = make_trainer(args, task)
     if folder is None:
-        out = Path(args.out or default_run_dir(run_name(task, config, args.seed), "runs/qnorm"))
+        name = run_name(task, trainer.config, args)
+        out = Path(args.out or default_run_dir(name, "runs/qnorm"))
         folder = RunFolder.create(out, SCRIPT, dataclasses.asdict(args), overwrite=args.overwrite)
     with folder:
         if (folder.path / "checkpoint.pt").exists():  # a resumed run's last checkpoint
