@@ -70,6 +70,7 @@ class Args:
     idea_dim: int = flag(8, "k: features of a memory idea", minimum=1, maximum=4096)
     idea_loss_weight: float = flag(0.0, "weight of the contrastive idea loss", minimum=0)
     idea_temperature: float = flag(DEFAULT_TEMPERATURE, "temperature of the idea loss", minimum=0)
+    idea_inputs: int = flag(64, "inputs per step in the idea loss", minimum=2, maximum=65536)
     seed: int = flag(0, "seed of weights, r0, policy seeds, data", minimum=0, maximum=2**32 - 1)
     threads: int = flag(1, "torch CPU threads", minimum=1, maximum=256)
     compile: bool = flag(False, "torch.compile the forward pass and loss (~1.4x faster steps)")
@@ -114,7 +115,7 @@ def make_trainer(args: Args, task: SupervisedTask) -> Trainer:
     model = build_model(model_config(args, task), generator)
     config, data_rng = train_config(args, task), np.random.default_rng([args.seed, 1])
     if args.idea_loss_weight:
-        idea = IdeaConfig(args.idea_loss_weight, args.idea_temperature)
+        idea = IdeaConfig(args.idea_loss_weight, args.idea_temperature, args.idea_inputs)
         return IdeaTrainer(task, model, config, generator, data_rng, idea, compile=args.compile)
     return Trainer(task, model, config, generator, data_rng, compile=args.compile)
 

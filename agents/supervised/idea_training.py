@@ -1,11 +1,11 @@
 """q-norm training plus the contrastive idea loss of a MemoryProcessor.
 
-Each step's objective becomes ``q_norm + weight * idea_loss``: the batch and one similar
-partner per input (the task's similar-pair generator, ``agents.tasks.<task>.similarity``) run
-through the model under the step's policy seeds; every seed is a separate set of ideas, in
-which the other inputs of the batch are the dissimilar ones. The partners are drawn from the
-trainer's data RNG, so a resumed run stays bit-identical. The idea term costs two more
-forward passes per step.
+Each step's objective becomes ``q_norm + weight * idea_loss``: the batch's first ``inputs``
+inputs (a random subset) and one similar partner each, from the task's similar-pair generator
+(``agents.tasks.<task>.similarity``), run through the model under the step's policy seeds;
+every seed is a separate set of ideas, in which the other inputs are the dissimilar ones. The
+partners are drawn from the trainer's data RNG, so a resumed run stays bit-identical. The idea
+term costs two more forward passes of ``inputs`` inputs per step.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ class IdeaConfig:
 
     weight: float = 0.0
     temperature: float = DEFAULT_TEMPERATURE
+    inputs: int = 64  # the first inputs of each batch (a random subset) and their partners
 
     def __post_init__(self) -> None:
         if not 0 <= self.weight < float("inf") or not 0 < self.temperature < float("inf"):
@@ -76,6 +77,8 @@ class IdeaConfig:
                 f"idea loss weight={self.weight!r}, temperature={self.temperature!r} are "
                 "invalid; expected a finite weight >= 0 and a finite temperature > 0"
             )
+        if isinstance(self.inputs, bool) or not isinstance(self.inputs, int) or self.inputs < 2:
+            raise ValueError(f"idea loss inputs={self.inputs!r} is invalid; expected an int >= 2")
 
 
 class IdeaTrainer(Trainer):
@@ -108,6 +111,7 @@ class IdeaTrainer(Trainer):
     def _objective(self, batch: dict[str, Tensor], policy_seed: Tensor) -> tuple[Tensor, ...]:
         """The q-norm plus the weighted idea loss, the mean loss and the success fraction."""
         loss, *stats = super()._objective(batch, policy_seed)
-        views = similar_views(self.task, batch, self.rng)
+        inputs = {name: value[: self.idea.inputs] for name, value in batch.items()}
+        views = similar_views(self.task, inputs, self.rng)
         ideas = idea_term(self.model, views, policy_seed, self.idea.temperature)
         return loss + self.idea.weight * ideas, *stats

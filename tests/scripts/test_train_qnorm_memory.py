@@ -25,13 +25,14 @@ def test_a_memory_run_with_the_idea_loss_checkpoints_and_evaluates(tmp_path):
     args = train["Args"](
         task="coloring", n=5, variant="q_R", m=3, batch_size=8, steps=6, warmup=2,
         model={"width": 8, "layer_norm": True}, memory_rounds=3, idea_dim=4,
-        idea_loss_weight=0.5, checkpoint_every=3, progress=False, out=str(tmp_path / "run"),
+        idea_loss_weight=0.5, idea_inputs=6, checkpoint_every=3, progress=False,
+        out=str(tmp_path / "run"),
     )  # fmt: skip
     train["main"](args)
 
     model, _, metadata = load_model(tmp_path / "run" / "model.pt")
     assert isinstance(model, MemoryProcessor) and model.config.memory_rounds == 3
-    assert metadata["idea_loss"] == {"weight": 0.5, "temperature": 0.1}
+    assert metadata["idea_loss"] == {"weight": 0.5, "temperature": 0.1, "inputs": 6}
     checkpoint, _, _ = load_model(tmp_path / "run" / "checkpoint.pt", model.config)
     for name, value in model.state_dict().items():
         assert torch.equal(checkpoint.state_dict()[name], value), name

@@ -42,7 +42,7 @@ def test_the_idea_loss_is_added_to_the_q_norm(name, size):
     for weight in (0.0, 1.0):
         trainer = IdeaTrainer(task, memory_model(task, positional="sinusoidal", layer_norm=True),
                               TrainConfig.for_task(task, **TINY), torch.Generator().manual_seed(0),
-                              np.random.default_rng(0), IdeaConfig(weight))  # fmt: skip
+                              np.random.default_rng(0), IdeaConfig(weight, inputs=4))  # fmt: skip
         losses.append(trainer.step()["loss"])
         stats = [trainer.step() for _ in range(3)]
         assert all(np.isfinite(s["loss"]) and np.isfinite(s["grad_norm"]) for s in stats)
@@ -66,3 +66,5 @@ def test_the_idea_loss_needs_a_memory_and_similar_inputs():
         similar_views(grid, {}, np.random.default_rng())
     with pytest.raises(ValueError, match="temperature"):
         IdeaConfig(1.0, temperature=0.0)
+    with pytest.raises(ValueError, match="inputs=1"):
+        IdeaConfig(1.0, inputs=1)
