@@ -4,6 +4,11 @@ import pytest
 import torch
 
 from agents.models.memory import MemoryConfig, MemoryProcessor, build_model
+from agents.models.population import (
+    flatten_parameters,
+    functional_method_call,
+    unflatten_parameters,
+)
 from agents.models.transformer import SEED_MODES, SeededTransformer, TransformerConfig
 from agents.runs.checkpoint import load_model, save_model
 
@@ -107,3 +112,22 @@ def test_no_incremental_decoding():
     model = memory(2)
     with pytest.raises(NotImplementedError, match="incremental decoding"):
         model.init_cache(1, inputs(model)[1])
+
+
+def test_a_stacked_population_runs_under_vmap_as_each_model_alone():
+    # the evolution engine plays one-shot tasks this way (functional_call + vmap over members)
+    model = memory(3, "per_token_uniform", mlp=True, layer_norm=True)
+    other = memory(3, "per_token_uniform", mlp=True, layer_norm=True)
+    with torch.no_grad():
+        for param in other.parameters():
+            param.add_(0.1)
+    params = torch.stack([flatten_parameters(model), flatten_parameters(other)])
+    x, seed = inputs(model)
+
+    def forward(flat):
+        weights = unflatten_parameters(model, flat)
+        return functional_method_call(model, weights, "forward", (x, seed, None))
+
+    together = torch.vmap(forward)(params)
+    torch.testing.assert_close(together[0], model(x, seed))
+    torch.testing.assert_close(together[1], other(x, seed))
