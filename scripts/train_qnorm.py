@@ -3,8 +3,7 @@
     python scripts/train_qnorm.py --task recall --n 15 --q 100 --m 30
     python scripts/train_qnorm.py --task coloring --n 10 --variant q_r0
     python scripts/train_qnorm.py --resume runs/qnorm/recall15_q_R_q100_m30_s0
-    python scripts/train_qnorm.py --task coloring --preset paper_tables --memory-rounds 4 \
-        --idea-loss-weight 0.1
+    python scripts/train_qnorm.py --task coloring --preset paper_tables --memory-rounds 4
 
 Unset optimisation flags take the task's training defaults (the paper's values, with the batch
 and the number of steps sized for a 30-minute CPU run). The run folder gets log.csv (a row every
@@ -16,6 +15,8 @@ gradient that is not finite stops the run with the last good checkpoint kept.
 --memory-rounds T trains a MemoryProcessor (the preset's blocks applied T times with a memory of
 per-position ideas; agents.models.memory) and --idea-loss-weight w > 0 adds w times the
 contrastive idea loss of each batch and its similar inputs (agents.supervised.idea_training).
+The memory's rounds iterate un-normalised linear attention with the paper presets: from T = 3
+on, use pre-LN (the paper_tables presets, or --model '{"layer_norm": true}').
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ class Args:
     model: dict = flag({}, 'JSON overrides of the model config, e.g. \'{"seed_dim": 16}\'')
     memory_rounds: int = flag(0, "T: rounds of a MemoryProcessor (0: none)", minimum=0, maximum=64)
     idea_dim: int = flag(8, "k: features of a memory idea", minimum=1, maximum=4096)
+    read_memory: bool = flag(True, "rounds read earlier ideas (false: shared blocks only)")
     idea_loss_weight: float = flag(0.0, "weight of the contrastive idea loss", minimum=0)
     idea_temperature: float = flag(DEFAULT_TEMPERATURE, "temperature of the idea loss", minimum=0)
     idea_inputs: int = flag(64, "inputs per step in the idea loss", minimum=2, maximum=65536)
@@ -86,8 +88,10 @@ class Args:
     def __post_init__(self) -> None:
         if self.resume and (self.out or self.overwrite):
             raise ValueError("--resume continues a run in its folder: drop --out and --overwrite")
-        if self.idea_loss_weight and not self.memory_rounds:
-            raise ValueError("--idea-loss-weight needs a memory: set --memory-rounds T >= 1")
+        if (self.idea_loss_weight or not self.read_memory) and not self.memory_rounds:
+            raise ValueError(
+                "--idea-loss-weight and --read-memory need a memory: set --memory-rounds T >= 1"
+            )
         if not self.idea_temperature > 0:
             raise ValueError(f"--idea-temperature {self.idea_temperature}: expected > 0")
 
@@ -105,7 +109,8 @@ def model_config(args: Args, task: SupervisedTask) -> TransformerConfig:
     config = task.model_config(args.preset, **args.model)
     if not args.memory_rounds:
         return config
-    memory = {"memory_rounds": args.memory_rounds, "idea_dim": args.idea_dim}
+    memory = {"memory_rounds": args.memory_rounds, "idea_dim": args.idea_dim,
+              "read_memory": args.read_memory}  # fmt: skip
     return MemoryConfig(**dataclasses.asdict(config), **memory)
 
 
@@ -167,10 +172,11 @@ def save(path: Path, trainer: Trainer, task: SupervisedTask, args: Args, seconds
 
 
 def run_name(task: SupervisedTask, config: TrainConfig, args: Args) -> str:
-    """The default folder name, e.g. ``recall15_q_R_q100_m30_s0``, ``..._T4_w0.1_s0``."""
+    """The default folder name, e.g. ``recall15_q_R_q100_m30_s0``, ``..._m30_T4_w0.1_s0``."""
     q = f"_q{config.effective_q:g}" if config.variant.startswith("q") else ""
     m = "" if config.fixed_seed else f"_m{config.n_seeds}"
     memory = f"_T{args.memory_rounds}" if args.memory_rounds else ""
+    memory += "" if args.read_memory else "_noread"
     memory += f"_w{args.idea_loss_weight:g}" if args.idea_loss_weight else ""
     return f"{task.name}{task.size}_{config.variant}{q}{m}{memory}_s{args.seed}"
 

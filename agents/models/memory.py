@@ -7,6 +7,8 @@ position's attention also reads its own earlier ideas, each embedded as
 ``write_idea(M_s) + round_embed[s]``: round t reads M_1 .. M_{t-1} and never a later idea. The
 memory is per position, so it opens no path the attention mask forbids (a coloring vertex
 still hears only its neighbours; a causal recall position only the positions before it).
+With ``read_memory=False`` (an ablation) the rounds share the blocks but read no ideas: the
+model is then the SeededTransformer of n_layers * T blocks, round after round the same ones.
 
 With T = 1 nothing is read from the memory: the model is the ``SeededTransformer`` of the same
 config (and, from the same generator, of the same weights, the memory's weights drawn after).
@@ -19,6 +21,7 @@ Incremental decoding (``init_cache`` / ``step``) is not implemented for the memo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -41,11 +44,17 @@ class MemoryConfig(TransformerConfig):
 
     memory_rounds: int = 1  # T: rounds of the shared blocks, one idea per position each
     idea_dim: int = 8  # k: features of an idea
+    read_memory: bool = True  # False (an ablation): the rounds share the blocks, read no ideas
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _check_int("memory_rounds", self.memory_rounds, 1)
         _check_int("idea_dim", self.idea_dim, 1)
+        if not isinstance(self.read_memory, bool):
+            raise ValueError(f"read_memory={self.read_memory!r} is invalid; expected a bool")
+
+
+_PLAIN_FIELDS = {field.name for field in dataclasses.fields(TransformerConfig)}
 
 
 def build_model(
@@ -59,8 +68,8 @@ def build_model(
 
 def model_config(**fields: object) -> TransformerConfig:
     """The config of saved fields: a ``MemoryConfig`` when they name memory fields."""
-    memory = {"memory_rounds", "idea_dim"} & set(fields)
-    return MemoryConfig(**fields) if memory else TransformerConfig(**fields)  # type: ignore[arg-type]
+    plain = set(fields) <= _PLAIN_FIELDS
+    return TransformerConfig(**fields) if plain else MemoryConfig(**fields)  # type: ignore[arg-type]
 
 
 class MemoryProcessor(SeededTransformer):
@@ -152,7 +161,7 @@ class MemoryProcessor(SeededTransformer):
                 else:  # nothing to read: exactly the plain block
                     h = block(h, allowed)
             ideas.append(self.read_idea(h))
-            if t + 1 < cfg.memory_rounds:
+            if t + 1 < cfg.memory_rounds and cfg.read_memory:
                 kept = ideas[-1] if forced_ideas is None else forced_ideas[..., t, :, :]
                 memory.append(self.write_idea(kept) + self.round_embed[t])
         return h, torch.stack(ideas, dim=-3)

@@ -46,6 +46,7 @@ def test_a_memory_run_with_the_idea_loss_checkpoints_and_evaluates(tmp_path):
 
 def test_the_idea_loss_needs_memory_rounds():
     args = script("train_qnorm")["Args"]
-    with pytest.raises(ValueError, match="--memory-rounds"):
-        args(idea_loss_weight=0.5)
+    for flags in ({"idea_loss_weight": 0.5}, {"read_memory": False}):
+        with pytest.raises(ValueError, match="--memory-rounds"):
+            args(**flags)
     assert args(memory_rounds=2, idea_loss_weight=0.5).memory_rounds == 2

@@ -70,6 +70,21 @@ def test_round_t_never_reads_later_ideas(seed_mode):
         assert not torch.allclose(ideas[:, :, t + 1], own[:, :, t + 1])  # round t+2 reads it
 
 
+def test_without_reading_the_memory_the_rounds_are_the_shared_blocks_stacked():
+    model = memory(3, "prefix_normal", mlp=True, layer_norm=True, read_memory=False)
+    deep = SeededTransformer(TransformerConfig(**fields("prefix_normal", mlp=True,
+                                                        layer_norm=True, n_layers=6)))  # fmt: skip
+    state = model.state_dict()
+    for name, value in list(state.items()):
+        if name.startswith("blocks."):
+            _, index, rest = name.split(".", 2)
+            for t in (1, 2):
+                state[f"blocks.{int(index) + 2 * t}.{rest}"] = value
+    deep.load_state_dict(state, strict=False)
+    x, seed = inputs(model)
+    torch.testing.assert_close(model(x, seed), deep.double()(x, seed))
+
+
 def test_memory_keeps_a_causal_mask_causal():
     model = memory(3, mask="causal", mlp=True)
     x, seed = inputs(model)
