@@ -68,3 +68,26 @@ def test_the_idea_loss_needs_a_memory_and_similar_inputs():
         IdeaConfig(1.0, temperature=0.0)
     with pytest.raises(ValueError, match="inputs=1"):
         IdeaConfig(1.0, inputs=1)
+
+
+def test_a_resumed_idea_trainer_takes_the_same_steps():
+    task = make_task("recall", n_pairs=4)
+
+    def trainer(model: MemoryProcessor) -> IdeaTrainer:
+        return IdeaTrainer(task, model, TrainConfig.for_task(task, **TINY),
+                           torch.Generator().manual_seed(0), np.random.default_rng(0),
+                           IdeaConfig(0.5, inputs=4))  # fmt: skip
+
+    straight = trainer(memory_model(task, layer_norm=True))
+    for _ in range(4):
+        straight.step()
+    first = trainer(memory_model(task, layer_norm=True))
+    for _ in range(2):
+        first.step()
+    resumed = trainer(memory_model(task, layer_norm=True))
+    resumed.model.load_state_dict(first.model.state_dict())
+    resumed.load_state_dict(*first.state_dict())
+    for _ in range(2):
+        resumed.step()
+    for name, value in straight.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
