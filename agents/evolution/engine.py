@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from agents.evolution.decoder import PopulationDecoder
+from agents.models.memory import MemoryProcessor
 from agents.models.population import functional_method_call, unflatten_parameters
 from agents.models.transformer import SeededTransformer
 from randgym.envs.batching import batch_assign, batch_copy, batch_index
@@ -136,6 +137,8 @@ class RolloutEngine:
                 f"seed_mode={config.seed_mode!r}: decoding step by step needs one of "
                 f"{SEQUENTIAL_SEED_MODES}"
             )
+        if not player.one_shot and isinstance(model, MemoryProcessor):
+            raise ValueError("a MemoryProcessor plays one-shot envs only (no stepwise decoding)")
         self.model, self.dynamics, self.player = model, dynamics, player
         self.compact_below, self.decoder = compact_below, decoder
         self._forward = torch.vmap(self._forward_one, in_dims=(0, None, None, None))

@@ -32,7 +32,6 @@ from agents.models.transformer import (
     SeededTransformer,
     TransformerConfig,
     _check_int,
-    _distinct,
     _linear,
     _trunc_normal_,
 )
@@ -103,21 +102,6 @@ class MemoryProcessor(SeededTransformer):
     def factorises(self) -> bool:
         """Never: ``forward_last`` runs the rounds (see ``SeededTransformer.forward_last``)."""
         return False
-
-    def _embed(self, x: Tensor, policy_seed: Tensor) -> Tensor:
-        """Embedded tokens (*batch, S, n_prefix + L, width) of x under every seed."""
-        length, width = x.shape[-2], self.config.width
-        self._check_policy_seed(policy_seed, length)
-        if self.config.seed_mode == "shared_bits":
-            seed = policy_seed.unsqueeze(-2)  # (S, 1, seed_dim): the same bits for every token
-        else:
-            seed = policy_seed[:, :length]  # (S, L, seed_dim) per token; unused otherwise
-        h = self._embed_tokens(_distinct(x).unsqueeze(-3), seed)  # (*batch, 1 or S, L, width)
-        h = h.expand(*h.shape[:-3], policy_seed.shape[0], length, width)
-        if self.seed_embed is not None:
-            prefix = self.seed_embed(policy_seed).unsqueeze(-2)  # (S, 1, width)
-            h = torch.cat([prefix.expand(*h.shape[:-2], 1, width), h], dim=-2)
-        return self._finish_embedding(h, slice(0, h.shape[-2]))
 
     def run(
         self,

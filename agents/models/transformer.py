@@ -456,6 +456,21 @@ class SeededTransformer(nn.Module):
         """
         return self._logits(x, policy_seed, mask)
 
+    def _embed(self, x: Tensor, policy_seed: Tensor) -> Tensor:
+        """Embedded tokens (*batch, S, n_prefix + L, width) of x under every seed."""
+        length, width = x.shape[-2], self.config.width
+        self._check_policy_seed(policy_seed, length)
+        if self.config.seed_mode == "shared_bits":
+            seed = policy_seed.unsqueeze(-2)  # (S, 1, seed_dim): the same bits for every token
+        else:
+            seed = policy_seed[:, :length]  # (S, L, seed_dim) per token; unused otherwise
+        h = self._embed_tokens(_distinct(x).unsqueeze(-3), seed)  # (*batch, 1 or S, L, width)
+        h = h.expand(*h.shape[:-3], policy_seed.shape[0], length, width)
+        if self.seed_embed is not None:
+            prefix = self.seed_embed(policy_seed).unsqueeze(-2)  # (S, 1, width)
+            h = torch.cat([prefix.expand(*h.shape[:-2], 1, width), h], dim=-2)
+        return self._finish_embedding(h, slice(0, h.shape[-2]))
+
     def _logits(
         self, x: Tensor, policy_seed: Tensor, mask: Tensor | None, last: bool = False
     ) -> Tensor:
@@ -469,19 +484,7 @@ class SeededTransformer(nn.Module):
                 f"x of shape {tuple(x.shape)} is invalid; expected (*batch, L, {cfg.input_dim}) "
                 f"with 1 <= L <= max_len={cfg.max_len}"
             )
-        self._check_policy_seed(policy_seed, length)
-        n_seeds, width = policy_seed.shape[0], self.config.width
-        if self.config.seed_mode == "shared_bits":
-            seed = policy_seed.unsqueeze(-2)  # (S, 1, seed_dim): the same bits for every token
-        else:
-            seed = policy_seed[:, :length]  # (S, L, seed_dim) per token; unused otherwise
-        h = self._embed_tokens(_distinct(x).unsqueeze(-3), seed)  # (*batch, 1 or S, L, width)
-        h = h.expand(*h.shape[:-3], n_seeds, length, width)  # (*batch, S, L, width)
-        if self.seed_embed is not None:
-            prefix = self.seed_embed(policy_seed).unsqueeze(-2)  # (S, 1, width)
-            prefix = prefix.expand(*h.shape[:-2], 1, width)  # (*batch, S, 1, width)
-            h = torch.cat([prefix, h], dim=-2)  # (*batch, S, 1 + L, width)
-        h = self._finish_embedding(h, slice(0, h.shape[-2]))
+        h = self._embed(x, policy_seed)
         allowed = self._attention_mask(length, mask, x.device)
         for index, block in enumerate(self.blocks):
             h = block(h, allowed, 1 if last and index == len(self.blocks) - 1 else None)

@@ -9,6 +9,7 @@ import torch
 
 import randgym  # noqa: F401
 from agents.evolution.engine import RolloutEngine
+from agents.models.memory import MemoryConfig, MemoryProcessor
 from agents.models.population import flatten_parameters, unflatten_parameters
 from agents.models.transformer import SeededTransformer
 from agents.tasks.coloring.player import ColoringPlayer
@@ -166,6 +167,9 @@ def test_engine_refuses_a_model_that_cannot_play():
     short = SeededTransformer(grid.model_config(max_len=10))
     with pytest.raises(ValueError, match="max_len"):
         RolloutEngine(short, GRID.dynamics, player)
+    memory = MemoryProcessor(MemoryConfig(**vars(grid.model_config()), memory_rounds=2))
+    with pytest.raises(ValueError, match="one-shot envs only"):
+        RolloutEngine(memory, GRID.dynamics, player)
     bits = SeededTransformer(grid.model_config(seed_mode="shared_bits"))
     with pytest.raises(ValueError, match="seed_mode='shared_bits'"):
         RolloutEngine(bits, GRID.dynamics, player)
