@@ -32,8 +32,8 @@ from agents.evolution.es import (
     PEPGConfig,
 )
 from agents.evolution.evaluators import Evaluator, LocalEvaluator
+from agents.models.memory import build_model
 from agents.models.population import flatten_parameters
-from agents.models.transformer import SeededTransformer
 from agents.runs.checkpoint import check_env_id, check_field, load_checkpoint, save_checkpoint
 from agents.supervised.qnorm import q_norm
 from agents.tasks import Task, task_for_env
@@ -141,7 +141,7 @@ def make_engine(config: EvolveConfig, task: Task) -> RolloutEngine:
     """
     player = make_player(task, config.player)
     model_config = task.model_config(config.model_preset, config.player, **config.model)
-    model = SeededTransformer(model_config, torch.Generator().manual_seed(config.seed))
+    model = build_model(model_config, torch.Generator().manual_seed(config.seed))
     return RolloutEngine(model, task.env.dynamics, player)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from torch import Tensor
 
 import randgym  # noqa: F401  (registers the envs)
+from agents.models import memory
 from agents.models.transformer import SeededTransformer, TransformerConfig
 
 Batch = dict[str, Tensor]  # a batch of instances as named tensors, first dim the instances
@@ -88,11 +89,11 @@ class Task(ABC):
         """
         if preset not in self.presets:
             raise ValueError(f"preset {preset!r} is unknown; expected one of {list(self.presets)}")
-        fields = {field.name for field in dataclasses.fields(TransformerConfig)}
+        fields = {field.name for field in dataclasses.fields(memory.MemoryConfig)}
         if unknown := sorted(set(overrides) - fields):
             raise ValueError(f"unknown config fields {unknown}; expected some of {sorted(fields)}")
         sizes = self.sizes(**(player_options or {}))
-        return TransformerConfig(**{**self.presets[preset], **sizes, **overrides})
+        return memory.model_config(**{**self.presets[preset], **sizes, **overrides})
 
     def sizes(self, **player_options: Any) -> dict[str, Any]:
         """The config fields the env sets through its player: input_dim, output_dim, max_len."""

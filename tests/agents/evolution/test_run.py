@@ -10,6 +10,7 @@ import torch
 
 from agents.evolution.evaluators import LocalEvaluator
 from agents.evolution.run import Evolution, EvolveConfig, fitness_from_returns
+from agents.models.memory import MemoryProcessor
 
 TINY_MODEL = {"width": 8, "n_heads": 1, "key_size": 4, "seed_dim": 4, "mlp": False}
 RECALL = {"env_id": "RandAlg/AssociativeRecall-v1", "env_kwargs": {"n_pairs": 4, "value_bits": 2}}
@@ -217,4 +218,15 @@ def test_other_algorithms_run_and_resume(algorithm, tmp_path):
     resumed, _ = Evolution.load(tmp_path / "checkpoint.pt")
     run.step()
     resumed.step()
+    torch.testing.assert_close(resumed.es.center, run.es.center, rtol=0, atol=0)
+
+
+def test_a_memory_model_evolves_on_one_shot_envs(tmp_path):
+    config = tiny(**SAMPLED_COLORING, model={**TINY_MODEL, "memory_rounds": 2})
+    run = Evolution(config)
+    assert isinstance(run.engine.model, MemoryProcessor)
+    run.step()
+    run.save(tmp_path / "checkpoint.pt", 1)
+    resumed, _ = Evolution.load(tmp_path / "checkpoint.pt")
+    assert isinstance(resumed.engine.model, MemoryProcessor)
     torch.testing.assert_close(resumed.es.center, run.es.center, rtol=0, atol=0)
