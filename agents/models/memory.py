@@ -124,12 +124,7 @@ class MemoryProcessor(SeededTransformer):
             (*batch, S, T, P, k) of every round, where the P = n_prefix + L positions start
             with a prefix_normal seed token.
         """
-        length, cfg = x.shape[-2] if x.dim() >= 2 else 0, self.config
-        if x.dim() < 2 or x.shape[-1] != cfg.input_dim or not 1 <= length <= cfg.max_len:
-            raise ValueError(
-                f"x of shape {tuple(x.shape)} is invalid; expected (*batch, L, {cfg.input_dim}) "
-                f"with 1 <= L <= max_len={cfg.max_len}"
-            )
+        length, cfg = self._check_tokens(x), self.config
         h = self._embed(x, policy_seed)
         allowed = self._attention_mask(length, mask, x.device)  # broadcastable to (.., P, P)
         n_positions = h.shape[-2]

@@ -456,6 +456,16 @@ class SeededTransformer(nn.Module):
         """
         return self._logits(x, policy_seed, mask)
 
+    def _check_tokens(self, x: Tensor) -> int:
+        """L, the tokens per sequence of x (*batch, L, input_dim); refuses other shapes."""
+        length, cfg = x.shape[-2] if x.dim() >= 2 else 0, self.config
+        if x.dim() < 2 or x.shape[-1] != cfg.input_dim or not 1 <= length <= cfg.max_len:
+            raise ValueError(
+                f"x of shape {tuple(x.shape)} is invalid; expected (*batch, L, {cfg.input_dim}) "
+                f"with 1 <= L <= max_len={cfg.max_len}"
+            )
+        return length
+
     def _embed(self, x: Tensor, policy_seed: Tensor) -> Tensor:
         """Embedded tokens (*batch, S, n_prefix + L, width) of x under every seed."""
         length, width = x.shape[-2], self.config.width
@@ -478,12 +488,7 @@ class SeededTransformer(nn.Module):
 
         The last block then attends from the last position only.
         """
-        length, cfg = x.shape[-2] if x.dim() >= 2 else 0, self.config
-        if x.dim() < 2 or x.shape[-1] != cfg.input_dim or not 1 <= length <= cfg.max_len:
-            raise ValueError(
-                f"x of shape {tuple(x.shape)} is invalid; expected (*batch, L, {cfg.input_dim}) "
-                f"with 1 <= L <= max_len={cfg.max_len}"
-            )
+        length = self._check_tokens(x)
         h = self._embed(x, policy_seed)
         allowed = self._attention_mask(length, mask, x.device)
         for index, block in enumerate(self.blocks):
