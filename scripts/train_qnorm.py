@@ -32,7 +32,7 @@ import torch
 from tqdm import tqdm
 
 from agents.metrics import COSTS, SCORES, report, score_instances
-from agents.models.memory import MemoryConfig, build_model
+from agents.models.memory import build_model
 from agents.models.transformer import TransformerConfig
 from agents.runs.checkpoint import load_model, save_model
 from agents.runs.cli import flag, parse
@@ -106,12 +106,9 @@ def train_config(args: Args, task: SupervisedTask) -> TrainConfig:
 
 def model_config(args: Args, task: SupervisedTask) -> TransformerConfig:
     """The preset's config with the --model overrides, a ``MemoryConfig`` with --memory-rounds."""
-    config = task.model_config(args.preset, **args.model)
-    if not args.memory_rounds:
-        return config
     memory = {"memory_rounds": args.memory_rounds, "idea_dim": args.idea_dim,
-              "read_memory": args.read_memory}  # fmt: skip
-    return MemoryConfig(**dataclasses.asdict(config), **memory)
+              "read_memory": args.read_memory} if args.memory_rounds else {}  # fmt: skip
+    return task.model_config(args.preset, **{**args.model, **memory})
 
 
 def make_trainer(args: Args, task: SupervisedTask) -> Trainer:

@@ -2,7 +2,7 @@
 
 Each step's objective becomes ``q_norm + weight * idea_loss``: the batch's first ``inputs``
 inputs (a random subset) and one similar partner each, from the task's similar-pair generator
-(``agents.tasks.<task>.similarity``), run through the model under the step's policy seeds;
+(``Task.similar_views``), run through the model under the step's policy seeds;
 every seed is a separate set of ideas, in which the other inputs are the dissimilar ones. The
 partners are drawn from the trainer's data RNG, so a resumed run stays bit-identical. The idea
 term costs two more forward passes of ``inputs`` inputs per step.
@@ -19,26 +19,9 @@ from torch import Tensor
 from agents.models.memory import MemoryProcessor
 from agents.supervised.idea_loss import DEFAULT_TEMPERATURE, idea_loss
 from agents.supervised.trainer import TrainConfig, Trainer
-from agents.tasks import ColoringTask, RecallTask, SupervisedTask
-from agents.tasks.base import Batch
-from agents.tasks.coloring import similarity as coloring_similarity
-from agents.tasks.recall import similarity as recall_similarity
+from agents.tasks import SupervisedTask
+from agents.tasks.base import Task
 from agents.tasks.similarity import SimilarViews
-
-
-def similar_views(task: SupervisedTask, batch: Batch, rng: np.random.Generator) -> SimilarViews:
-    """The task's similar partners of ``batch``.
-
-    Raises:
-        ValueError: If the task defines no similar inputs.
-    """
-    if isinstance(task, ColoringTask):
-        return coloring_similarity.similar_views(batch, rng)
-    if isinstance(task, RecallTask):
-        return recall_similarity.similar_views(
-            batch, rng, task.vocab, task.n_pairs, task.value_bits
-        )
-    raise ValueError(f"task {task.name!r} defines no similar inputs for the idea loss")
 
 
 def idea_term(
@@ -103,8 +86,8 @@ class IdeaTrainer(Trainer):
     ) -> None:
         if not isinstance(model, MemoryProcessor):
             raise ValueError("the idea loss needs a MemoryProcessor (--memory-rounds >= 1)")
-        if not isinstance(task, ColoringTask | RecallTask):
-            raise ValueError(f"task {task.name!r} defines no similar inputs for the idea loss")
+        if type(task).similar_views is Task.similar_views:
+            task.similar_views({}, rng)  # the default: refuses, naming the task
         super().__init__(task, model, config, generator, rng, compile)
         self.idea = idea
 
@@ -112,6 +95,6 @@ class IdeaTrainer(Trainer):
         """The q-norm plus the weighted idea loss, the mean loss and the success fraction."""
         loss, *stats = super()._objective(batch, policy_seed)
         inputs = {name: value[: self.idea.inputs] for name, value in batch.items()}
-        views = similar_views(self.task, inputs, self.rng)
+        views = self.task.similar_views(inputs, self.rng)
         ideas = idea_term(self.model, views, policy_seed, self.idea.temperature)
         return loss + self.idea.weight * ideas, *stats

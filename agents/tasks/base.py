@@ -23,6 +23,7 @@ from torch import Tensor
 import randgym  # noqa: F401  (registers the envs)
 from agents.models import memory
 from agents.models.transformer import SeededTransformer, TransformerConfig
+from agents.tasks.similarity import SimilarViews
 
 Batch = dict[str, Tensor]  # a batch of instances as named tensors, first dim the instances
 
@@ -117,6 +118,15 @@ class Task(ABC):
         """Lines (and files in ``out``) that show what a trained model does; none by default."""
         del rollouts, out
         return []
+
+    def similar_views(self, batch: Batch, rng: np.random.Generator) -> SimilarViews:
+        """Each input's similar partner, for the contrastive idea loss (see similarity.py).
+
+        Raises:
+            ValueError: If the task defines no similar inputs (the default).
+        """
+        del batch, rng
+        raise ValueError(f"task {self.name!r} defines no similar inputs for the idea loss")
 
 
 class SupervisedTask(Task):

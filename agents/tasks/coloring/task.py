@@ -18,7 +18,9 @@ from torch import Tensor
 from agents.baselines.coloring import GreedyById, LocalExtremes, RandomTrials, batch_returns
 from agents.models.transformer import SeededTransformer
 from agents.tasks.base import Baseline, Batch, SupervisedTask
+from agents.tasks.coloring import similarity
 from agents.tasks.coloring.player import ColoringPlayer, vertex_tokens
+from agents.tasks.similarity import SimilarViews
 from randgym.envs.graph_coloring import cycle_orders
 
 N_COLORS = 3
@@ -100,6 +102,10 @@ class ColoringTask(SupervisedTask):
     def make_player(self, **options: Any) -> Any:
         """How a model colors the env's graphs in the evolution pipeline."""
         return ColoringPlayer(self.env, **options)
+
+    def similar_views(self, batch: Batch, rng: np.random.Generator) -> SimilarViews:
+        """The batch's cycles and the same cycles with their vertex tokens reordered."""
+        return similarity.similar_views(batch, rng)
 
     def baselines(self) -> list[Baseline]:
         """Local extremes (one round), uniform colors, random trials and greedy by id.

@@ -19,7 +19,9 @@ from torch import Tensor
 from agents.baselines.recall import StoreSubset
 from agents.models.transformer import SeededTransformer
 from agents.tasks.base import Baseline, Batch, SupervisedTask
+from agents.tasks.recall import similarity
 from agents.tasks.recall.player import RecallPlayer, recall_token_ids, recall_vocabulary
+from agents.tasks.similarity import SimilarViews
 
 EVALUATION_FILLINGS = 16  # random fillings per (query position, query value) in the full set
 QUICK_FILLINGS = 2  # ... in the quick set of training logs (960 inputs for N = 15)
@@ -88,6 +90,10 @@ class RecallTask(SupervisedTask):
     def make_player(self, **options: Any) -> Any:
         """How a model answers the env's observations in the evolution pipeline."""
         return RecallPlayer(self.env, **options)
+
+    def similar_views(self, batch: Batch, rng: np.random.Generator) -> SimilarViews:
+        """The batch's sequences and the same with fresh unqueried values."""
+        return similarity.similar_views(batch, rng, self.vocab, self.n_pairs, self.value_bits)
 
     def baselines(self) -> list[Baseline]:
         """Memories of two thirds of the values: the first ones, or a subset chosen by the seed."""

@@ -8,7 +8,7 @@ import torch
 
 from agents.models.memory import MemoryConfig, MemoryProcessor
 from agents.models.transformer import SeededTransformer
-from agents.supervised.idea_training import IdeaConfig, IdeaTrainer, idea_term, similar_views
+from agents.supervised.idea_training import IdeaConfig, IdeaTrainer, idea_term
 from agents.supervised.trainer import TrainConfig, Trainer
 from agents.tasks import make_task
 
@@ -27,7 +27,7 @@ def test_coloring_ideas_are_compared_vertex_by_vertex_after_undoing_the_order():
     task = make_task("coloring", n_vertices=6)
     model = memory_model(task)
     batch = task.sample(np.random.default_rng(0), 5)
-    views = similar_views(task, batch, np.random.default_rng(1))
+    views = task.similar_views(batch, np.random.default_rng(1))
     seed = model.sample_policy_seed(2, torch.Generator().manual_seed(0), 6)
     term = idea_term(model, views, seed, temperature=0.1)
     best = idea_term(model, dataclasses.replace(views, partner_tokens=views.tokens,
@@ -63,7 +63,7 @@ def test_the_idea_loss_needs_a_memory_and_similar_inputs():
         IdeaTrainer(task, plain, config, torch.Generator(), np.random.default_rng(), IdeaConfig(1))
     grid = make_task("grid")
     with pytest.raises(ValueError, match="defines no similar inputs"):
-        similar_views(grid, {}, np.random.default_rng())
+        grid.similar_views({}, np.random.default_rng())
     with pytest.raises(ValueError, match="temperature"):
         IdeaConfig(1.0, temperature=0.0)
     with pytest.raises(ValueError, match="inputs=1"):
