@@ -26,53 +26,15 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 import randgym  # noqa: F401
-from agents.evolution.decoder import PopulationDecoder, gather_slots
+from agents.evolution.decoder import PopulationDecoder, VmapDecoder
 from agents.evolution.engine import RolloutEngine
-from agents.models.population import (
-    flatten_parameters,
-    functional_method_call,
-    unflatten_parameters,
-)
-from agents.models.transformer import DecodeCache, SeededTransformer
+from agents.models.population import flatten_parameters, unflatten_parameters
+from agents.models.transformer import SeededTransformer
 from agents.runs.runtime import keep_freed_memory
 from agents.tasks import GridTask
 from agents.tasks.grid.player import GridPlayer, GridTransformerPolicy
 from benchmarks.machine import describe
 from benchmarks.matmul_peak import peak_gflops
-
-
-class VmapDecoder:
-    """The previous decoder: `torch.vmap` of `SeededTransformer.step` over the candidates."""
-
-    def __init__(self, model: SeededTransformer, weights: dict[str, Tensor], length: int) -> None:
-        del length  # the model's caches hold max_len positions
-        self.model, self.weights = model, weights
-        self._init = torch.vmap(self._init_one, in_dims=(0, None, None))
-        self._step = torch.vmap(self._step_one)
-        self.cache: DecodeCache | None = None
-
-    def _init_one(self, params: dict[str, Tensor], n_instances: int, policy_seeds: Tensor):
-        args = ((n_instances,), policy_seeds)
-        return functional_method_call(self.model, params, "init_cache", args)
-
-    def _step_one(self, params: dict[str, Tensor], tokens: Tensor, cache: DecodeCache):
-        return functional_method_call(self.model, params, "step", (tokens, cache))
-
-    def start(self, policy_seeds: Tensor, n_instances: int) -> None:
-        """Caches (P, I, M, ...) folded into slots (P, I * M, S=1, ...)."""
-        cache = self._init(self.weights, n_instances, policy_seeds)
-        layers = tuple(tuple(t.flatten(1, 2).unsqueeze(2) for t in c) for c in cache.layers)
-        self.cache = DecodeCache(cache.policy_seed[:, :1], layers, cache.position)
-
-    def step(self, tokens: Tensor) -> Tensor:
-        """Tokens (P, W, input_dim) -> logits (P, W, output_dim)."""
-        logits, self.cache = self._step(self.weights, tokens.unsqueeze(2), self.cache)
-        return logits.squeeze(2)
-
-    def keep(self, order: Tensor) -> None:
-        """Keeps slots `order` (P, W')."""
-        layers = tuple(tuple(gather_slots(t, order, dim=1) for t in c) for c in self.cache.layers)
-        self.cache = DecodeCache(self.cache.policy_seed, layers, self.cache.position)
 
 
 class Tally:

@@ -9,6 +9,9 @@ Softmax attention reads only the written prefix of its KV cache (P, H, T, ks, W)
 attention adds k v^T to its state (P, H, ks, ks, W) in place (the slots innermost). Slot s
 of a member runs policy seed s mod M; `keep` gathers the decoding state of the slots still
 playing.
+
+`VmapDecoder` decodes any model that has ``init_cache`` / ``step`` (a `MemoryProcessor` too):
+`torch.vmap` of the model's own ``step`` over the stacked candidates, several times slower.
 """
 
 from __future__ import annotations
@@ -20,7 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from agents.models.transformer import SeededTransformer
+from agents.models.population import functional_method_call
+from agents.models.transformer import DecodeCache, SeededTransformer
 
 MEMBER_BLOCK_ROWS = 8192  # sequences (candidates x slots) decoded at once: the activations
 # of a block of candidates stay in the CPU cache (measured 5x faster than all candidates at once)
@@ -212,6 +216,51 @@ class PopulationDecoder:
             state.addcmul_(k.unsqueeze(3), v.unsqueeze(2))  # += k v^T
             out = (q.unsqueeze(3) * state).sum(2)  # (P, H, ks, W)
         return out.flatten(1, 2)
+
+
+class VmapDecoder:
+    """Decodes P x W sequences by `torch.vmap` of the model's ``step`` over the candidates.
+
+    Args:
+        model: The architecture (causal mask; its caches hold max_len positions).
+        weights: Every candidate's parameters, stacked (P, ...) as `unflatten_parameters`
+            gives them.
+        length: Most tokens per sequence (unused: the model's caches set it).
+    """
+
+    def __init__(self, model: SeededTransformer, weights: dict[str, Tensor], length: int) -> None:
+        del length
+        self.model, self.weights = model, weights
+        self._init = torch.vmap(self._init_one, in_dims=(0, None, None))
+        self._step = torch.vmap(self._step_one)
+        self.cache: DecodeCache | None = None
+
+    def _init_one(self, params: dict[str, Tensor], n_instances: int, policy_seeds: Tensor):
+        args = ((n_instances,), policy_seeds)
+        return functional_method_call(self.model, params, "init_cache", args)
+
+    def _step_one(self, params: dict[str, Tensor], tokens: Tensor, cache: DecodeCache):
+        return functional_method_call(self.model, params, "step", (tokens, cache))
+
+    def start(self, policy_seeds: Tensor, n_instances: int) -> None:
+        """Empty caches (P, I, M, ...) folded into slots (P, I * M, S=1, ...).
+
+        Slot i * M + m runs seed m, which the caches hold from here on (a prefix seed token
+        consumed): the kept seed only sets S = 1.
+        """
+        cache = self._init(self.weights, n_instances, policy_seeds)
+        layers = tuple(tuple(t.flatten(1, 2).unsqueeze(2) for t in c) for c in cache.layers)
+        self.cache = DecodeCache(cache.policy_seed[:, :1], layers, cache.position)
+
+    def step(self, tokens: Tensor) -> Tensor:
+        """Feeds one token per slot: tokens (P, W, input_dim) -> logits (P, W, output_dim)."""
+        logits, self.cache = self._step(self.weights, tokens.unsqueeze(2), self.cache)
+        return logits.squeeze(2)
+
+    def keep(self, order: Tensor) -> None:
+        """Keeps slots `order` (P, W') int64 of every member's decoding state, in that order."""
+        layers = tuple(tuple(gather_slots(t, order, dim=1) for t in c) for c in self.cache.layers)
+        self.cache = DecodeCache(self.cache.policy_seed, layers, self.cache.position)
 
 
 def _softmax_attention(q: Tensor, keys: Tensor, values: Tensor) -> Tensor:

@@ -13,7 +13,8 @@ GEMMs over all candidates; a KV cache for softmax attention, the recurrent state
 attention) so that a step costs O(context); finished episodes stop costing compute: each
 member's episodes sit in W "slots", and when every member has at most `compact_below` x W
 unfinished episodes, the slots are compacted (the decoding caches gathered) to the largest
-number still running, so a generation costs about the steps actually played.
+number still running, so a generation costs about the steps actually played. A
+`MemoryProcessor`, which the fused decoder does not run, is decoded by a `VmapDecoder`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from agents.evolution.decoder import PopulationDecoder
+from agents.evolution.decoder import PopulationDecoder, VmapDecoder
 from agents.models.memory import MemoryProcessor
 from agents.models.population import functional_method_call, unflatten_parameters
 from agents.models.transformer import SeededTransformer
@@ -110,7 +111,8 @@ class RolloutEngine:
         compact_below: Compact the slots (sequential envs) when every member runs at most
             this share of them.
         decoder: Builds the sequential decoder from (model, stacked weights, tokens per
-            episode); the fused `PopulationDecoder` unless another is given (to compare).
+            episode); by default the fused `PopulationDecoder`, or a `VmapDecoder` for a
+            `MemoryProcessor`.
     """
 
     def __init__(
@@ -119,9 +121,7 @@ class RolloutEngine:
         dynamics: Dynamics,
         player: Player,
         compact_below: float = 0.75,
-        decoder: Callable[[SeededTransformer, dict[str, Tensor], int], Decoder] = (
-            PopulationDecoder
-        ),
+        decoder: Callable[[SeededTransformer, dict[str, Tensor], int], Decoder] | None = None,
     ) -> None:
         config = model.config
         if (config.input_dim, config.output_dim) != (player.input_dim, player.output_dim):
@@ -137,8 +137,8 @@ class RolloutEngine:
                 f"seed_mode={config.seed_mode!r}: decoding step by step needs one of "
                 f"{SEQUENTIAL_SEED_MODES}"
             )
-        if not player.one_shot and isinstance(model, MemoryProcessor):
-            raise ValueError("a MemoryProcessor plays one-shot envs only (no stepwise decoding)")
+        if decoder is None:  # the fused decoder runs the plain transformer only
+            decoder = VmapDecoder if isinstance(model, MemoryProcessor) else PopulationDecoder
         self.model, self.dynamics, self.player = model, dynamics, player
         self.compact_below, self.decoder = compact_below, decoder
         self._forward = torch.vmap(self._forward_one, in_dims=(0, None, None, None))

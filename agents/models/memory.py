@@ -16,7 +16,11 @@ The residual projections start scaled as in a model of n_layers * T blocks. Iter
 attention without LayerNorm (the paper presets) grows cubically per block and overflows from
 about 6 blocks on: use pre-LN (``layer_norm``, the paper_tables presets) for larger T.
 Every seed mode works as in ``SeededTransformer``, whose embedding, seeds and head this reuses.
-Incremental decoding (``init_cache`` / ``step``) is not implemented for the memory.
+
+Incremental decoding (``init_cache`` / ``step``, causal mask only) runs every round at the new
+position: round t's blocks read their own caches of the earlier positions (T x n_layers
+caches) and the position's own earlier ideas, which are made in the same step and never
+cached. A step costs about T plain steps.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from torch import Tensor, nn
 
 from agents.models.transformer import (
     LEARNED_POSITION_STD,
+    DecodeCache,
     SeededTransformer,
     TransformerConfig,
     _check_int,
@@ -142,7 +147,7 @@ class MemoryProcessor(SeededTransformer):
             ideas.append(self.read_idea(h))
             if t + 1 < cfg.memory_rounds and cfg.read_memory:
                 kept = ideas[-1] if forced_ideas is None else forced_ideas[..., t, :, :]
-                memory.append(self.write_idea(kept) + self.round_embed[t])
+                memory.append(self._remembered(kept, t))
         return h, torch.stack(ideas, dim=-3)
 
     def ideas(self, x: Tensor, policy_seed: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -157,6 +162,24 @@ class MemoryProcessor(SeededTransformer):
         logits = self.head(h[..., -1:, :] if last else h[..., self.config.n_prefix :, :])
         return logits.expand(*x.shape[:-2], *logits.shape[-3:])
 
-    def init_cache(self, batch_shape: int | tuple[int, ...], policy_seed: Tensor) -> None:
-        """Not implemented: the memory is not part of a decoding state yet."""
-        raise NotImplementedError("MemoryProcessor has no incremental decoding (init_cache/step)")
+    def _remembered(self, idea: Tensor, t: int) -> Tensor:
+        """The memory entry (..., width) of an idea (..., k) of round t (0-based)."""
+        return self.write_idea(idea) + self.round_embed[t]
+
+    def _empty_layers(self, shape: tuple[int, ...]) -> tuple[tuple[Tensor, ...], ...]:
+        """A cache per round and block, round after round: the rounds see different states."""
+        plain = super()._empty_layers
+        return sum((plain(shape) for _ in range(self.config.memory_rounds)), ())
+
+    def _advance(self, h: Tensor, cache: DecodeCache) -> tuple[Tensor, DecodeCache]:
+        """Every round at one new position, its attention reading its own earlier ideas."""
+        h, position = self._finish_embedding(h, cache.position), cache.position
+        n_layers, memory, layers = len(self.blocks), [], ()
+        for t in range(self.config.memory_rounds):
+            read = torch.stack(memory, dim=-2) if memory else None  # (*batch, S, t, width)
+            own = cache.layers[t * n_layers : (t + 1) * n_layers]  # this round's caches
+            h, own = self._step_blocks(h, own, position, read)
+            layers += own
+            if t + 1 < self.config.memory_rounds and self.config.read_memory:
+                memory.append(self._remembered(self.read_idea(h), t))
+        return h, DecodeCache(cache.policy_seed, layers, position + 1)

@@ -233,10 +233,15 @@ class Attention(nn.Module):
         return (like.new_zeros(*shape, self.n_heads, self.key_size, self.key_size),)
 
     def step(
-        self, h: Tensor, cache: tuple[Tensor, ...], position: int
+        self, h: Tensor, cache: tuple[Tensor, ...], position: int, extra: Tensor | None = None
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Attend from one new token (..., width) at `position`, which also attends to itself."""
+        """Attend from one new token (..., width) at `position`, which also attends to itself.
+
+        ``extra`` (..., E, width): further inputs the token attends to, kept out of the cache.
+        """
         q, k, v = self._heads(h)  # each (..., H, ks)
+        if extra is not None:  # (..., H, E, ks) each
+            extra_k, extra_v = (t.transpose(-2, -3) for t in self._heads(extra)[1:])
         if self.softmax:
             keys, values = cache
             keys[..., position, :] = k  # the buffers are written in place: O(1) per step
@@ -244,12 +249,17 @@ class Attention(nn.Module):
             # attend over the whole buffer with the unwritten positions masked: on a CPU this
             # is faster than matmuls over the slice [: position + 1] (measured)
             unseen = torch.arange(keys.shape[-2], device=keys.device) > position  # (T,)
+            if extra is not None:
+                keys, values = torch.cat([extra_k, keys], -2), torch.cat([extra_v, values], -2)
+                unseen = torch.cat([unseen.new_zeros(extra_k.shape[-2]), unseen])
             scores = q.unsqueeze(-2) @ keys.transpose(-1, -2) / math.sqrt(self.key_size)
             weights = scores.masked_fill(unseen, -math.inf).softmax(dim=-1)  # (..., H, 1, T)
             out = (weights @ values).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
         else:
             state = cache[0]  # (..., H, ks, ks): sum k v^T, updated in place: O(1) per step
             state += k.unsqueeze(-1) * v.unsqueeze(-2)
+            if extra is not None:
+                state = state + extra_k.transpose(-1, -2) @ extra_v  # not written to the cache
             out = (q.unsqueeze(-2) @ state).squeeze(-2)  # (..., H, 1, ks) -> (..., H, ks)
         return self.proj(out.flatten(-2)), cache  # (..., H * ks) -> (..., width)
 
@@ -286,10 +296,14 @@ class Block(nn.Module):
         return self._mlp((h if last is None else h[..., -last:, :]) + out)
 
     def step(
-        self, h: Tensor, cache: tuple[Tensor, ...], position: int
+        self, h: Tensor, cache: tuple[Tensor, ...], position: int, extra: Tensor | None = None
     ) -> tuple[Tensor, tuple[Tensor, ...]]:
-        """Transform one new token (..., width) at `position` given the layer's state."""
-        out, cache = self.attn.step(self.ln_attn(h), cache, position)
+        """Transform one new token (..., width) at `position` given the layer's state.
+
+        ``extra`` (..., E, width): further inputs its attention reads (see ``Attention.step``).
+        """
+        extra = None if extra is None else self.ln_attn(extra)
+        out, cache = self.attn.step(self.ln_attn(h), cache, position, extra)
         return self._mlp(h + out), cache
 
 
@@ -298,7 +312,8 @@ class DecodeCache:
     """State of incremental decoding; a pytree whose ``position`` stays static under vmap."""
 
     policy_seed: Tensor  # (S, ...): the seeds the sequences run under
-    layers: tuple[tuple[Tensor, ...], ...]  # per block: (state,) linear, (keys, values) softmax
+    # per block (a MemoryProcessor: per round, then block): (state,) linear, (keys, values) softmax
+    layers: tuple[tuple[Tensor, ...], ...]
     position: int  # positions consumed so far, a prefix_normal seed token included
 
 
@@ -607,24 +622,41 @@ class SeededTransformer(nn.Module):
         self._check_policy_seed(policy_seed, 1)
         batch_shape = (batch_shape,) if isinstance(batch_shape, int) else tuple(batch_shape)
         shape = (*batch_shape, policy_seed.shape[0])  # (*batch, S)
-        length = self.config.max_len + self.config.n_prefix
-        layers = tuple(
-            block.attn.empty_cache(shape, self.head.weight, length) for block in self.blocks
-        )
-        cache = DecodeCache(policy_seed, layers, 0)
+        cache = DecodeCache(policy_seed, self._empty_layers(shape), 0)
         if self.seed_embed is not None:
             prefix = self.seed_embed(policy_seed).expand(*shape, self.config.width)
             _, cache = self._advance(prefix, cache)
         return cache
 
+    def _empty_layers(self, shape: tuple[int, ...]) -> tuple[tuple[Tensor, ...], ...]:
+        """``DecodeCache.layers`` before any token, for sequences (*batch, S) = ``shape``."""
+        length = self.config.max_len + self.config.n_prefix
+        return tuple(
+            block.attn.empty_cache(shape, self.head.weight, length) for block in self.blocks
+        )
+
     def _advance(self, h: Tensor, cache: DecodeCache) -> tuple[Tensor, DecodeCache]:
         """Push one embedded token (*batch, S, width) through all blocks."""
         h = self._finish_embedding(h, cache.position)
-        layers = []
-        for block, layer_cache in zip(self.blocks, cache.layers, strict=True):
-            h, layer_cache = block.step(h, layer_cache, cache.position)
-            layers.append(layer_cache)
-        return h, DecodeCache(cache.policy_seed, tuple(layers), cache.position + 1)
+        h, layers = self._step_blocks(h, cache.layers, cache.position)
+        return h, DecodeCache(cache.policy_seed, layers, cache.position + 1)
+
+    def _step_blocks(
+        self,
+        h: Tensor,
+        layers: tuple[tuple[Tensor, ...], ...],
+        position: int,
+        extra: Tensor | None = None,
+    ) -> tuple[Tensor, tuple[tuple[Tensor, ...], ...]]:
+        """One token's state (*batch, S, width) through the blocks, each with its cache.
+
+        ``extra`` (*batch, S, E, width): inputs that every block's attention also reads.
+        """
+        updated = []
+        for block, layer in zip(self.blocks, layers, strict=True):
+            h, layer = block.step(h, layer, position, extra)
+            updated.append(layer)
+        return h, tuple(updated)
 
     def step(self, token: Tensor, cache: DecodeCache) -> tuple[Tensor, DecodeCache]:
         """Feed one new token per sequence; O(context) per call.

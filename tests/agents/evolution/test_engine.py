@@ -8,8 +8,10 @@ import pytest
 import torch
 
 import randgym  # noqa: F401
+from agents.evolution.decoder import PopulationDecoder, VmapDecoder
 from agents.evolution.engine import RolloutEngine
-from agents.models.memory import MemoryConfig, MemoryProcessor
+from agents.evolution.run import Evolution, EvolveConfig
+from agents.models.memory import MemoryProcessor, build_model
 from agents.models.population import flatten_parameters, unflatten_parameters
 from agents.models.transformer import SeededTransformer
 from agents.tasks.coloring.player import ColoringPlayer
@@ -26,14 +28,15 @@ TINY = {"width": 16, "n_heads": 2, "key_size": 4}
 
 
 def tiny_model(
-    attention: str, player: GridPlayer, seed: int = 0, mlp_and_norm: bool = True
+    attention: str, player: GridPlayer, seed: int = 0, mlp_and_norm: bool = True, **memory
 ) -> SeededTransformer:
+    """A small grid model; a MemoryProcessor when `memory` gives memory fields."""
     options = {"visited_map": player.visited_map}
     config = GridTask().model_config(
         player_options=options, seed_dim=8, attention=attention, mlp=mlp_and_norm,
-        layer_norm=mlp_and_norm, **TINY,
+        layer_norm=mlp_and_norm, **TINY, **memory,
     )  # fmt: skip
-    return SeededTransformer(config, torch.Generator().manual_seed(seed)).double()
+    return build_model(config, torch.Generator().manual_seed(seed)).double()
 
 
 def population(model: SeededTransformer, size: int, scale: float = 0.5) -> torch.Tensor:
@@ -44,7 +47,7 @@ def population(model: SeededTransformer, size: int, scale: float = 0.5) -> torch
 
 def member_model(model: SeededTransformer, params: torch.Tensor) -> SeededTransformer:
     """A copy of `model` with the flat parameters `params`."""
-    copy = SeededTransformer(model.config).to(params.dtype)
+    copy = build_model(model.config).to(params.dtype)
     copy.load_state_dict(unflatten_parameters(copy, params))
     return copy
 
@@ -66,10 +69,27 @@ def play_gym_episode(model, player, policy_seed, cell) -> tuple[float, list]:
 @pytest.mark.parametrize("mlp_and_norm", [True, False])
 def test_grid_engine_equals_single_env_play(attention, visited_map, mlp_and_norm):
     player = GridPlayer(GRID, visited_map=visited_map)
-    model = tiny_model(attention, player, mlp_and_norm=mlp_and_norm)
+    engine = RolloutEngine(
+        tiny_model(attention, player, mlp_and_norm=mlp_and_norm), GRID.dynamics, player
+    )
+    assert engine.decoder is PopulationDecoder
+    grid_engine_equals_single_env_play(engine)
+
+
+@pytest.mark.parametrize(("attention", "rounds"), [("softmax", 2), ("linear", 3)])
+def test_grid_engine_with_a_memory_equals_single_env_play(attention, rounds):
+    player = GridPlayer(GRID)
+    model = tiny_model(attention, player, memory_rounds=rounds, idea_dim=4)
+    engine = RolloutEngine(model, GRID.dynamics, player)
+    assert isinstance(model, MemoryProcessor) and engine.decoder is VmapDecoder
+    grid_engine_equals_single_env_play(engine)
+
+
+def grid_engine_equals_single_env_play(engine: RolloutEngine) -> None:
+    """The engine's grid episodes of 3 members equal `gym.Env` episodes of each member alone."""
+    model, player = engine.model, engine.player
     params = population(model, 3)
     seeds = model.sample_policy_seed(2, torch.Generator().manual_seed(2))
-    engine = RolloutEngine(model, GRID.dynamics, player)
     rollouts = engine.play(params, CELLS, seeds, record=True)
     assert rollouts.returns.shape == (3, len(CELLS), 2)
     for member in range(3):
@@ -167,9 +187,6 @@ def test_engine_refuses_a_model_that_cannot_play():
     short = SeededTransformer(grid.model_config(max_len=10))
     with pytest.raises(ValueError, match="max_len"):
         RolloutEngine(short, GRID.dynamics, player)
-    memory = MemoryProcessor(MemoryConfig(**vars(grid.model_config()), memory_rounds=2))
-    with pytest.raises(ValueError, match="one-shot envs only"):
-        RolloutEngine(memory, GRID.dynamics, player)
     bits = SeededTransformer(grid.model_config(seed_mode="shared_bits"))
     with pytest.raises(ValueError, match="seed_mode='shared_bits'"):
         RolloutEngine(bits, GRID.dynamics, player)
@@ -190,3 +207,18 @@ def test_compaction_keeps_the_returns():
     torch.testing.assert_close(
         often.play(params, cells, seeds).returns, never.play(params, cells, seeds).returns
     )
+
+
+def test_a_memory_model_evolves_on_the_grid():
+    model = {"memory_rounds": 2, "seed_pool": 2}
+    config = EvolveConfig(model_preset="tiny", model=model, player={"visited_map": False},
+                          es={"popsize": 4, "sigma_init": 0.5}, q=1.0, m=2,
+                          generations=2)  # fmt: skip
+    run = Evolution(config)
+    assert isinstance(run.engine.model, MemoryProcessor)
+    assert run.engine.decoder is VmapDecoder
+    start = run.es.center.clone()
+    for _ in range(config.generations):
+        metrics = run.step()
+    assert all(np.isfinite(value) for value in metrics.values())
+    assert not torch.equal(run.es.center, start)

@@ -123,9 +123,46 @@ def test_checkpoint_round_trip(tmp_path):
     assert torch.equal(loaded(x.float(), seed.float()), model(x.float(), seed.float()))
 
 
-def test_no_incremental_decoding():
-    model = memory(2)
-    with pytest.raises(NotImplementedError, match="incremental decoding"):
+def decode(model: SeededTransformer, x: torch.Tensor, seed: torch.Tensor) -> torch.Tensor:
+    """Logits (B, S, L, output_dim) of x decoded a token at a time by ``init_cache`` / ``step``."""
+    cache, logits = model.init_cache(x.shape[0], seed), []
+    for token in x.unbind(-2):
+        step_logits, cache = model.step(token.unsqueeze(-2).expand(-1, len(seed), -1), cache)
+        logits.append(step_logits)
+    return torch.stack(logits, dim=-2)
+
+
+@pytest.mark.parametrize("attention", ["linear", "softmax"])
+@pytest.mark.parametrize("rounds", [1, 2, 3])
+@pytest.mark.parametrize("read_memory", [True, False])
+@pytest.mark.parametrize("seed_mode", ["prefix_normal", "per_token_uniform"])
+def test_stepwise_decoding_equals_forward(attention, rounds, read_memory, seed_mode):
+    model = memory(rounds, seed_mode, attention=attention, n_heads=2, mlp=True,
+                   layer_norm=True, positional="learned", read_memory=read_memory)  # fmt: skip
+    x, seed = inputs(model)
+    torch.testing.assert_close(decode(model, x, seed), model(x, seed))
+
+
+@pytest.mark.parametrize("attention", ["linear", "softmax"])
+def test_one_round_steps_as_the_seeded_transformer(attention):
+    model = memory(1, "prefix_normal", attention=attention, mlp=True, layer_norm=True)
+    plain = SeededTransformer(TransformerConfig(**fields("prefix_normal", attention=attention,
+                                                         mlp=True, layer_norm=True)))  # fmt: skip
+    plain.load_state_dict(model.state_dict(), strict=False)
+    x, seed = inputs(model)
+    assert torch.equal(decode(model, x, seed), decode(plain.double(), x, seed))
+
+
+def test_a_step_reads_the_memory():
+    x, seed = inputs(memory(2, "prefix_normal"))
+    remembering = memory(2, "prefix_normal", mlp=True)
+    forgetting = memory(2, "prefix_normal", mlp=True, read_memory=False)
+    assert not torch.allclose(decode(remembering, x, seed), decode(forgetting, x, seed))
+
+
+def test_stepwise_decoding_needs_a_causal_mask():
+    model = memory(2, mask="none")
+    with pytest.raises(ValueError, match="incremental decoding needs 'causal'"):
         model.init_cache(1, inputs(model)[1])
 
 
