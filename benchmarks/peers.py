@@ -311,11 +311,12 @@ def main() -> None:
     check_same_episodes(peer_run, problem)
     average, tail, worst = evaluate(ours, ours.es.center)
     print(f"machine: {describe()}")
+    n_params = flatten_parameters(ours.model).numel()
     print(
-        f"problem: GridExplore-v0, preset {args.preset!r} "
-        f"({flatten_parameters(ours.model).numel():,} parameters), PGPE popsize {config.es['popsize']}, 24 cells x {config.m} seeds per "
-        f"candidate, {args.generations} generations; the peer's episodes of the initial center "
-        f"return exactly ours; the start: {average:.2f} / {tail:.2f} / {worst:.2f}"
+        f"problem: GridExplore-v0, preset {args.preset!r} ({n_params:,} parameters), PGPE "
+        f"popsize {config.es['popsize']}, 24 cells x {config.m} seeds per candidate, "
+        f"{args.generations} generations; the peer's episodes of the initial center return "
+        f"exactly ours; the start: {average:.2f} / {tail:.2f} / {worst:.2f}"
     )
     sides = [
         (
