@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from agents.models.memory import MemoryProcessor
 from agents.models.population import functional_method_call
 from agents.models.transformer import DecodeCache, SeededTransformer
 
@@ -96,6 +97,8 @@ class PopulationDecoder:
 
     def __init__(self, model: SeededTransformer, weights: dict[str, Tensor], length: int) -> None:
         config = model.config
+        if isinstance(model, MemoryProcessor):
+            raise ValueError("a MemoryProcessor's rounds are not fused: decode it with VmapDecoder")
         if config.mask != "causal" or config.seed_mode not in ("prefix_normal", "none"):
             raise ValueError(
                 f"mask={config.mask!r}, seed_mode={config.seed_mode!r} cannot decode step by "

@@ -7,6 +7,7 @@ import torch
 
 from agents.evolution import decoder as decoder_module
 from agents.evolution.decoder import PopulationDecoder
+from agents.models.memory import MemoryConfig, MemoryProcessor
 from agents.models.population import flatten_parameters, unflatten_parameters
 from agents.models.transformer import SeededTransformer, TransformerConfig
 
@@ -90,3 +91,7 @@ def test_decoder_refuses_what_it_cannot_decode():
     decoder.step(torch.zeros(1, 1, BASE["input_dim"]))
     with pytest.raises(ValueError, match="beyond 1 positions"):
         decoder.step(torch.zeros(1, 1, BASE["input_dim"]))
+    memory = MemoryProcessor(MemoryConfig(**BASE, memory_rounds=2))
+    weights = unflatten_parameters(memory, flatten_parameters(memory)[None])
+    with pytest.raises(ValueError, match="decode it with VmapDecoder"):
+        PopulationDecoder(memory, weights, 3)
