@@ -17,6 +17,30 @@ from collections.abc import Callable
 import torch
 
 
+def _best_gflops(
+    run: Callable[[], object], flops: float, repeats: int, clock: Callable[[], float]
+) -> float:
+    """The best GFLOP/s of `run` (`flops` per call) over `repeats` timings of about 2 GFLOP."""
+    calls = max(1, int(2e9 // flops))
+    run()  # warm-up
+    best = float("inf")
+    for _ in range(repeats):
+        start = clock()
+        for _ in range(calls):
+            run()
+        best = min(best, (clock() - start) / calls)
+    return flops / best / 1e9
+
+
+def _on_threads(threads: int, measure: Callable[[], float]) -> float:
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return measure()
+    finally:
+        torch.set_num_threads(previous)
+
+
 def matmul_gflops(
     size: int, threads: int, repeats: int = 5, clock: Callable[[], float] = time.perf_counter
 ) -> float:
@@ -24,23 +48,36 @@ def matmul_gflops(
 
     ``clock`` is ``time.perf_counter`` (wall) or ``time.process_time`` (CPU of this process).
     """
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        generator = torch.Generator().manual_seed(0)
-        a, b = (torch.randn(size, size, generator=generator) for _ in range(2))
-        out = torch.empty(size, size)
-        calls = max(1, int(2e9 // (2 * size**3)))  # about 2 GFLOP per timing
-        torch.mm(a, b, out=out)  # warm-up
-        best = float("inf")
-        for _ in range(repeats):
-            start = clock()
-            for _ in range(calls):
-                torch.mm(a, b, out=out)
-            best = min(best, (clock() - start) / calls)
-        return 2 * size**3 / best / 1e9
-    finally:
-        torch.set_num_threads(previous)
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(size, size, generator=generator) for _ in range(2))
+    out = torch.empty(size, size)
+
+    def run() -> None:
+        torch.mm(a, b, out=out)
+
+    return _on_threads(threads, lambda: _best_gflops(run, 2 * size**3, repeats, clock))
+
+
+def batched_matmul_gflops(
+    batch: int,
+    rows: int,
+    inner: int,
+    cols: int,
+    threads: int,
+    repeats: int = 5,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
+    """The best GFLOP/s of ``torch.baddbmm`` over `batch` (rows x inner) @ (inner x cols)."""
+    generator = torch.Generator().manual_seed(0)
+    h = torch.randn(batch, rows, inner, generator=generator)
+    weight = torch.randn(batch, inner, cols, generator=generator)
+    bias, out = torch.randn(batch, 1, cols, generator=generator), torch.empty(batch, rows, cols)
+
+    def run() -> None:
+        torch.baddbmm(bias, h, weight, out=out)
+
+    flops = 2 * batch * rows * inner * cols
+    return _on_threads(threads, lambda: _best_gflops(run, flops, repeats, clock))
 
 
 def peak_gflops(

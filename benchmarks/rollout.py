@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 import randgym  # noqa: F401
-from agents.evolution.decoder import PopulationDecoder, VmapDecoder
+from agents.evolution.decoder import MEMBER_BLOCK_ROWS, PopulationDecoder, VmapDecoder
 from agents.evolution.engine import RolloutEngine
 from agents.models.population import flatten_parameters, unflatten_parameters
 from agents.models.transformer import SeededTransformer
@@ -34,30 +34,33 @@ from agents.runs.runtime import keep_freed_memory
 from agents.tasks import GridTask
 from agents.tasks.grid.player import GridPlayer, GridTransformerPolicy
 from benchmarks.machine import describe
-from benchmarks.matmul_peak import peak_gflops
+from benchmarks.matmul_peak import batched_matmul_gflops, peak_gflops
 
 
 class Tally:
-    """Tokens and matmul FLOPs that counting decoders processed."""
+    """Tokens, matmul FLOPs and seconds of the steps that counting decoders processed."""
 
     def __init__(self, flops_at: list[float]) -> None:
         self.flops_at = flops_at  # per sequence, of a step at each position
-        self.tokens, self.flops = 0, 0.0
+        self.tokens, self.flops, self.seconds = 0, 0.0, 0.0
 
 
 class CountingDecoder(PopulationDecoder):
-    """The fused decoder, counting what each step processes into a `Tally`."""
+    """The fused decoder, counting and timing what each step processes into a `Tally`."""
 
     def __init__(self, tally: Tally, *args) -> None:
         super().__init__(*args)
         self.tally = tally
 
     def step(self, tokens: Tensor) -> Tensor:
-        """Counts, then steps."""
+        """Counts, then steps (timed)."""
         n_sequences = tokens.shape[0] * tokens.shape[1]
         self.tally.tokens += n_sequences
         self.tally.flops += n_sequences * self.tally.flops_at[self.position]
-        return super().step(tokens)
+        start = time.perf_counter()
+        logits = super().step(tokens)
+        self.tally.seconds += time.perf_counter() - start
+        return logits
 
 
 def flops_per_position(model: SeededTransformer, player: GridPlayer) -> list[float]:
@@ -94,7 +97,7 @@ def timed_generation(engine: RolloutEngine, population: Tensor, cells, seeds, ta
     """The returns of one generation and its seconds, after a small warm-up (not tallied)."""
     engine.play(population[:4], cells, seeds)
     if tally is not None:
-        tally.tokens, tally.flops = 0, 0.0
+        tally.tokens, tally.flops, tally.seconds = 0, 0.0, 0.0
     start = time.perf_counter()
     returns = engine.play(population, cells, seeds).returns
     return returns, time.perf_counter() - start
@@ -149,12 +152,29 @@ def main() -> None:
         )
     plain = plain_loop_steps_per_second(model, player, cells, seeds, args.plain_seconds)
     print(f"plain loop            {plain:12,.0f} env-steps/s: engine/plain {rate / plain:.0f}x")
-    achieved = tally.flops / seconds / 1e9
-    peak = peak_gflops(torch.get_num_threads())
+    achieved, threads = tally.flops / seconds / 1e9, torch.get_num_threads()
+    peak = peak_gflops(threads)
     print(
         f"engine FLOP/s {achieved:6.1f} GFLOP/s = {100 * achieved / peak:.0f} % of the "
         f"measured matmul peak {peak:.1f} GFLOP/s (target >= 50 %); "
         f"load average {os.getloadavg()[0]:.2f}"
+    )
+    decoder = tally.flops / tally.seconds / 1e9
+    print(
+        f"decoder steps {tally.seconds:.1f} s of the generation's {seconds:.1f} s "
+        f"({100 * tally.seconds / seconds:.0f} %); the decoder alone: "
+        f"{100 * decoder / peak:.0f} % of the peak"
+    )
+    rows = 24 * args.seeds  # slots per candidate before any episode ends
+    members = max(1, MEMBER_BLOCK_ROWS // rows)  # candidates per GEMM
+    shapes = {"qkv": 3 * config.n_heads * config.key_size, "mlp": 4 * config.width}
+    ceilings = []
+    for name, cols in shapes.items():
+        gflops = batched_matmul_gflops(members, rows, config.width, cols, threads)
+        ceilings.append(f"{name} {100 * gflops / peak:.0f} %")
+    print(
+        f"ceiling: the decoder's GEMMs alone ({members} candidates x {rows} slots, width "
+        f"{config.width}), as % of the peak: {', '.join(ceilings)}"
     )
 
 
