@@ -122,9 +122,10 @@ class ScheduledGridVecEnv(gym.vector.VectorEnv):
         self.episode[ended] += 1
         rewards = np.zeros(n, np.float32)
         finished = ended[self.episode[ended] == self.n_episodes]
-        per_cell = torch.as_tensor(self.returns[finished]).transpose(1, 2)  # (F, I, m)
-        fitness = fitness_from_returns(per_cell, self.q, self.player.max_return)
-        rewards[finished] = self.n_episodes * fitness.numpy()
+        if len(finished):
+            per_cell = torch.as_tensor(self.returns[finished]).transpose(1, 2)  # (F, I, m)
+            fitness = fitness_from_returns(per_cell, self.q, self.player.max_return)
+            rewards[finished] = self.n_episodes * fitness.numpy()
         restart = ended[self.episode[ended] < self.n_episodes]
         fresh = self.dynamics.reset(self.cells[self.episode[restart] % cells])
         for field, value in zip(self.state, fresh, strict=True):
