@@ -40,7 +40,8 @@ grid() {  # grid VARIANT GROUP: the runs of one variant and group
           run "${v}_paper_noread_T2" --variant "$v" --preset paper --memory-rounds 2 --read-memory false ;;
     seeds) for s in 1 2; do  # replicates of the cheapest cells
              run "${v}_plain_L2_s$s" --variant "$v" --seed "$s"
-             run "${v}_mem_T2_s$s" --variant "$v" --memory-rounds 2 --seed "$s"; done ;;
+             run "${v}_mem_T2_s$s" --variant "$v" --memory-rounds 2 --seed "$s"
+             run "${v}_paper_L2_s$s" --variant "$v" --preset paper --seed "$s"; done ;;
   esac
 }
 

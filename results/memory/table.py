@@ -4,7 +4,8 @@
 
 Reads each run folder's log.csv, run.json and model.pt (for the parameter count) and the
 ``done in`` line of ``<run>.train.out``. "reach" is the first evaluation step at which a run
-has at least the final average and 95th percentile of its variant's 2-block preset (plain_L2).
+has at least the final average and 95th percentile of the 2-block model of its variant and
+preset (``*_L2``, seed 0).
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ def describe(folder: Path) -> dict[str, object]:
     wall = re.search(r"done in ([0-9.]+) s", out)
     rounds = config["memory_rounds"] or 1
     return {
-        "run": folder.name, "variant": config["variant"], "rounds": rounds,
+        "run": folder.name, "variant": config["variant"], "preset": config["preset"],
+        "rounds": rounds,
         "blocks": model.config.n_layers * rounds,
         "params": sum(p.numel() for p in model.parameters()),
         "steps": int(rows[-1]["step"]), "wall": float(wall.group(1)) if wall else None,
@@ -57,12 +59,13 @@ def reach(run: dict[str, object], reference: dict[str, object]) -> str:
 def main(root: Path) -> None:
     """Print a markdown table per variant."""
     runs = [describe(f) for f in sorted(root.iterdir()) if (f / "model.pt").exists()]
-    head = ["run", "T", "blocks", "params", *COLUMNS, "reach plain_L2", "wall s", "cpu s"]
+    head = ["run", "T", "blocks", "params", *COLUMNS, "reach L2", "wall s", "cpu s"]
     for variant in sorted({r["variant"] for r in runs}):
         group = [r for r in runs if r["variant"] == variant]
-        reference = next((r for r in group if r["run"].endswith("plain_L2")), None)
+        references = {r["preset"]: r for r in group if r["run"].endswith("_L2")}
         print(f"\n{variant}\n\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         for r in group:
+            reference = references.get(r["preset"])
             cells = [r["run"], r["rounds"], r["blocks"], r["params"],
                      *(f"{r[c]:.3f}" for c in COLUMNS),
                      reach(r, reference) if reference else "-", r["wall"], r["cpu"]]  # fmt: skip
