@@ -11,7 +11,8 @@ writes <out>/<task>.md: each run's agent rows as saved by its evaluation (averag
 percentile and worst case over instances; q-norm runs: success and majority votes), the
 task's classical algorithms played on its evaluation instances and its exact references, and
 the replicates (runs that differ only in their training seed) as the mean over seeds with a
-95 % percentile-bootstrap interval. Figures go to <out>/<task>/: worst-case bars, learning
+95 % percentile-bootstrap interval (SB3 configurations named by algorithm, features, seed
+input and adversary). Figures go to <out>/<task>/: worst-case bars, learning
 curves, and copies of the runs' grid heat maps and success histograms. Rows are read from the
 runs' evaluation files, never re-evaluated: evolve and SB3 rows are episode returns, q-norm
 rows success probabilities. Unreadable runs are skipped with a warning naming the file.
@@ -21,12 +22,13 @@ from __future__ import annotations
 
 import shutil
 import sys
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from agents.baselines.play import baseline_rows
 from agents.reports.plots import learning_curves, worst_case_bars
-from agents.reports.replicates import MIN_SEEDS, RESAMPLES, group_replicates
+from agents.reports.replicates import MIN_SEEDS, RESAMPLES, Replicates, group_replicates
 from agents.reports.runs import Rows, Run, find_runs
 from agents.reports.tables import classical_table, replicates_table, runs_table
 from agents.runs.cli import flag, parse
@@ -76,6 +78,31 @@ def by_task(runs: list[Run]) -> dict[str, tuple[Task, list[Run]]]:
     return tasks
 
 
+def sb3_label(run: Run) -> str:
+    """An SB3 run's configuration in brief: its algorithm, features, seed input and adversary."""
+    config = run.config
+    features = [] if config["features"] == "flat" else [f"features={config['features']}"]
+    seed_obs = "true" if config["seed_obs"] else "false"
+    parts = [f"algo={config['algo']}", *features, f"seed_obs={seed_obs}"]
+    return " ".join([run.script, *parts, f"adversary={config['adversary']}"])
+
+
+def readable_labels(groups: list[Replicates]) -> list[Replicates]:
+    """SB3 configurations labelled in brief (`sb3_label`) where that still tells them apart.
+
+    The generic label names every flag that varies among a script's runs, so SB3 runs of
+    different algorithms list each other's algorithm arguments; the brief one keeps what a
+    reader compares. Configurations whose brief labels coincide keep the generic one.
+    """
+    brief = [sb3_label(group.runs[0]) if group.runs[0].script == "sb3_baseline" else None
+             for group in groups]  # fmt: skip
+    counts = Counter(brief)
+    return [
+        replace(group, label=label) if label is not None and counts[label] == 1 else group
+        for group, label in zip(groups, brief, strict=True)
+    ]
+
+
 def classical_rows(task: Task, args: Args) -> tuple[Rows, Rows, str]:
     """The task's classical algorithms and exact references, and on which instances."""
     instances, complete = evaluation_instances(task.generator, args.baseline_instances)
@@ -92,7 +119,7 @@ def write_report(name: str, task: Task, runs: list[Run], args: Args) -> Path:
     baselines, references, instances = classical_rows(task, args)
     classical = baselines | references
     agents = [[row for row in run.rows if row not in classical] for run in runs]
-    groups = group_replicates(runs, agents)
+    groups = readable_labels(group_replicates(runs, agents))
     labels = {run.path: group.label for group in groups for run in group.runs}
     env = f"{task.env_id} {task.env_kwargs}" if task.env_kwargs else task.env_id
     lines = [

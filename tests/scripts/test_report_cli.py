@@ -7,11 +7,13 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from agents.reports.replicates import group_replicates
 from agents.reports.runs import read_run
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
@@ -25,6 +27,7 @@ QNORM += ["--model", json.dumps({"width": 8}), "--progress", "false"]
 PPO = {"n_steps": 64, "batch_size": 64, "n_epochs": 1}  # two rollouts: a learning curve
 SB3 = ["--algo", "ppo", "--timesteps", "256", "--algo-kwargs", json.dumps(PPO), "--n-envs", "2"]
 SB3 += ["--eval-seeds", "2", "--eval-instances", "12", "--progress", "false", "--threads", "1"]
+SB3_SEEDED = ["--seed-obs", "true", "--seed-bits", "4", "--adversary", "tracking"]
 QUICK = ["--baseline-instances", "64", "--baseline-seeds", "4"]
 ES_SEEDS = (0, 1, 2)
 
@@ -48,7 +51,7 @@ def made(name: str, *args: str) -> None:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
-    """Three ES seeds of one config, one q-norm run (evaluated), one SB3 run, one corrupt run."""
+    """Three ES seeds of one config, one q-norm run (evaluated), two SB3 runs, a corrupt run."""
     root = tmp_path_factory.mktemp("runs")
     for seed in ES_SEEDS:
         made("evolve", *ES, "--seed", str(seed), "--out", str(root / f"es_s{seed}"))
@@ -56,6 +59,7 @@ def runs(tmp_path_factory) -> Path:
     made("evaluate", str(root / "qnorm_s0" / "model.pt"), "--seeds", "5", "--majority", "3", "5",
          "--out", str(root / "qnorm_s0"))  # fmt: skip
     made("sb3_baseline", *SB3, "--out", str(root / "sb3_s0"))
+    made("sb3_baseline", *SB3, *SB3_SEEDED, "--out", str(root / "sb3_seeded_s0"))
     (root / "broken").mkdir()
     (root / "broken" / "run.json").write_text("{not json")
     return root
@@ -114,8 +118,30 @@ def test_replicates_have_intervals_and_few_seeds_say_so(runs, report):
     low, high = (float(value) for value in interval.rstrip("]").split(", "))
     assert mean == f"{np.mean(averages):.4f}"
     assert min(averages) - 1e-4 <= low <= high <= max(averages) + 1e-4
-    single = table_row(page, "sb3_baseline", "ppo, argmax (deterministic)")
+    plain = "sb3_baseline algo=ppo seed_obs=false adversary=none"
+    single = table_row(page, plain, "ppo, argmax (deterministic)")
     assert single[2] == "1" and single[-1] == "fewer than 3 seeds" and "[" not in single[3]
+
+
+def test_sb3_configurations_are_named_by_algorithm_seed_input_and_adversary(runs, report):
+    out, _ = report
+    page = (out / "grid5.md").read_text()
+    seeded = "sb3_baseline algo=ppo seed_obs=true adversary=tracking"
+    rows = json.loads((runs / "sb3_seeded_s0" / "evaluation.json").read_text())
+    for name in ("ppo, argmax, random seeds (m=2)", "ppo, argmax, best fixed seed (deterministic)"):
+        assert table_row(page, seeded, name)[3] == f"{rows[name]['average']:.4f}"
+    assert "algo_kwargs" not in page and "recipe.seed_bits" not in page
+
+
+def test_sb3_configurations_alike_in_brief_keep_the_generic_label(runs):
+    sb3 = [read_run(runs / "sb3_s0"), read_run(runs / "sb3_seeded_s0")]
+    longer = replace(sb3[0], config={**sb3[0].config, "timesteps": 512})
+    runs = [*sb3, longer]
+    generic = group_replicates(runs, [list(run.rows) for run in runs])
+    groups = report_script.readable_labels(generic)
+    assert groups[1].label == "sb3_baseline algo=ppo seed_obs=true adversary=tracking"
+    assert [groups[0].label, groups[2].label] == [generic[0].label, generic[2].label]
+    assert "timesteps=256" in groups[0].label and "timesteps=512" in groups[2].label
 
 
 def test_figures_are_written_and_linked(report):
@@ -138,7 +164,7 @@ def test_a_corrupt_run_is_named_and_skipped(runs, report):
     _, done = report
     assert f"warning: skipping {runs / 'broken'}" in done.stderr
     assert "run.json is unreadable or corrupt" in done.stderr
-    assert "grid5: 4 runs" in done.stdout and "recall4: 1 runs" in done.stdout
+    assert "grid5: 5 runs" in done.stdout and "recall4: 1 runs" in done.stdout
 
 
 def test_a_folder_without_runs_fails_clearly(tmp_path, capsys):
