@@ -31,6 +31,7 @@ def rows_of(folder: Path) -> list[list[str]]:
         [*setup, name.removeprefix(f"{config['algo']}, "),
          *(cell(row[key], 3) for key in STATISTICS)]
         for name, row in evaluation.items()
+        if name.startswith(f"{config['algo']}, ")  # not the exact references of a full set
     ]  # fmt: skip
 
 
