@@ -45,7 +45,7 @@ def worst_case_bars(groups: Sequence[Replicates], classical: Rows, path: Path, t
     axis.invert_yaxis()
     axis.set(xlabel="worst case over instances (higher is better)", title=title)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")  # long labels are not cut off
     plt.close(figure)
 
 

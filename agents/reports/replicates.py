@@ -103,7 +103,8 @@ def distinguishing_labels(runs: Sequence[Run]) -> list[str]:
         peers = [other for peer, other in zip(runs, flat, strict=True) if peer.script == run.script]
         keys = sorted({key for other in peers for key in other})
         varying = [key for key in keys if len({json.dumps(o.get(key)) for o in peers}) > 1]
-        labels.append(" ".join([run.script, *(f"{k}={_short(config.get(k))}" for k in varying)]))
+        values = (f"{k}={_short(config[k])}" for k in varying if k in config)
+        labels.append(" ".join([run.script, *values]))
     return labels
 
 
@@ -111,7 +112,7 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested dicts as dotted keys."""
     flat = {}
     for key, value in config.items():
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             flat |= _flatten(value, f"{prefix}{key}.")
         else:
             flat[f"{prefix}{key}"] = value

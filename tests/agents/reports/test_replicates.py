@@ -48,3 +48,8 @@ def test_runs_differing_only_in_seed_are_one_group_of_their_agent_rows():
 def test_labels_compare_a_run_with_its_own_script_only():
     runs = [run(0, -1.0), run(1, -1.0, script="sb3_baseline", algo="ppo")]
     assert distinguishing_labels(runs) == ["evolve", "sb3_baseline"]
+
+
+def test_labels_name_only_the_settings_a_run_has():
+    runs = [run(0, -1.0, model={}), run(1, -1.0, model={"seed_pool": 16})]
+    assert distinguishing_labels(runs) == ["evolve", "evolve model.seed_pool=16"]
