@@ -1,6 +1,7 @@
 """A2C, DQN and RecurrentPPO of scripts/sb3_baseline.py beyond the CLI tests' cases.
 
-The CLI tests (tests/scripts/test_sb3_baseline_cli.py) train every algorithm on every env it
+The CLI tests (tests/scripts/test_sb3_baseline_cli.py, whose loaded script and list of
+supported (algorithm, env) pairs this reuses) train every algorithm on every env it
 supports without adversary, and against the tracking adversary on the grid, on DummyVecEnv;
 test_every_env.py and test_adversary.py train PPO on every env under both VecEnvs, with and
 without adversaries. Here the script's own pieces train the other algorithms against one
@@ -12,21 +13,13 @@ evaluate.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch
 
-SCRIPT = Path(__file__).parents[3] / "scripts" / "sb3_baseline.py"
-SPEC = importlib.util.spec_from_file_location("sb3_baseline_every_algorithm", SCRIPT)
-sb3_baseline = importlib.util.module_from_spec(SPEC)
-sys.modules[SPEC.name] = sb3_baseline  # dataclasses look their module up
-SPEC.loader.exec_module(sb3_baseline)
+from tests.scripts.test_sb3_baseline_cli import SUPPORTED, sb3_baseline
 
 STEPS = 256  # on 2 sub-envs: a few updates of each algorithm
 TINY = {
@@ -47,16 +40,11 @@ SUBPROC = [  # a worker process takes seconds to start: one case per algorithm
 ]
 
 
-def supports(algo: str, env_id: str) -> bool:
-    """Whether SB3 takes the env's action space for the algorithm (DQN: Discrete only)."""
-    return algo != "dqn" or isinstance(gym.make(env_id).action_space, gym.spaces.Discrete)
-
-
 CASES = [  # without adversary, and against it on the grid, the CLI tests cover DummyVecEnv
     (algo, env_id, "tracking", "dummy")
     for algo in TINY
     for env_id in (RECALL, COLORING)
-    if supports(algo, env_id)
+    if (algo, env_id) in SUPPORTED
 ] + [(algo, env_id, adversary, "subproc") for algo, env_id, adversary in SUBPROC]
 
 
