@@ -16,6 +16,7 @@ import re
 import sys
 from pathlib import Path
 
+from agents.reports.tables import markdown_table
 from agents.runs.checkpoint import load_model
 
 COLUMNS = ("success_average", "success_p95", "majority_5_p95", "majority_31_average",
@@ -63,14 +64,15 @@ def main(root: Path) -> None:
     for variant in sorted({r["variant"] for r in runs}):
         group = [r for r in runs if r["variant"] == variant]
         references = {r["preset"]: r for r in group if r["run"].endswith("_L2")}
-        print(f"\n{variant}\n\n| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+        rows = []
         for r in group:
             reference = references.get(r["preset"])
             cells = [r["run"], r["rounds"], r["blocks"], r["params"],
                      *(f"{r[c]:.3f}" for c in COLUMNS),
                      reach(r, reference) if reference else "-", r["wall"], r["cpu"]]  # fmt: skip
-            print("| " + " | ".join(str(c) for c in cells) + " |")
-
+            rows.append([str(c) for c in cells])
+        print(f"\n{variant}\n")
+        print("\n".join(markdown_table(head, rows)))
 
 if __name__ == "__main__":
     main(Path(sys.argv[1]))
