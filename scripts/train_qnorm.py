@@ -12,9 +12,10 @@ and the number of steps sized for a 30-minute CPU run). The run folder gets log.
 --resume, bit-identically to an uninterrupted one; Ctrl-C saves a checkpoint first. A loss or
 gradient that is not finite stops the run with the last good checkpoint kept.
 
---memory-rounds T trains a MemoryProcessor (the preset's blocks applied T times with a memory of
-per-position ideas; agents.models.memory) and --idea-loss-weight w > 0 adds w times the
-contrastive idea loss of each batch and its similar inputs (agents.supervised.idea_training).
+--memory-rounds T (or a memory preset, e.g. --preset memory) trains a MemoryProcessor (the
+preset's blocks applied T times with a memory of per-position ideas; agents.models.memory), and
+--idea-loss-weight w > 0 adds w times the contrastive idea loss of each batch and its similar
+inputs (agents.supervised.idea_training).
 The memory's rounds iterate un-normalised linear attention with the paper presets: from T = 3
 on, use pre-LN (the paper_tables presets, or --model '{"layer_norm": true}').
 """
@@ -32,7 +33,7 @@ import torch
 from tqdm import tqdm
 
 from agents.metrics import COSTS, SCORES, report, score_instances
-from agents.models.memory import build_model
+from agents.models.memory import MemoryConfig, build_model
 from agents.models.transformer import TransformerConfig
 from agents.runs.checkpoint import load_model, save_model
 from agents.runs.cli import flag, parse
@@ -88,10 +89,6 @@ class Args:
     def __post_init__(self) -> None:
         if self.resume and (self.out or self.overwrite):
             raise ValueError("--resume continues a run in its folder: drop --out and --overwrite")
-        if (self.idea_loss_weight or not self.read_memory) and not self.memory_rounds:
-            raise ValueError(
-                "--idea-loss-weight and --read-memory need a memory: set --memory-rounds T >= 1"
-            )
         if not self.idea_temperature > 0:
             raise ValueError(f"--idea-temperature {self.idea_temperature}: expected > 0")
 
@@ -105,10 +102,24 @@ def train_config(args: Args, task: SupervisedTask) -> TrainConfig:
 
 
 def model_config(args: Args, task: SupervisedTask) -> TransformerConfig:
-    """The preset's config with the --model overrides, a ``MemoryConfig`` with --memory-rounds."""
-    memory = {"memory_rounds": args.memory_rounds, "idea_dim": args.idea_dim,
-              "read_memory": args.read_memory} if args.memory_rounds else {}  # fmt: skip
-    return task.model_config(args.preset, **{**args.model, **memory})
+    """The preset's config with the --model overrides and the memory flags.
+
+    With --memory-rounds or a memory preset it is a ``MemoryConfig`` that takes --idea-dim and
+    --read-memory.
+
+    Raises:
+        ValueError: If --idea-loss-weight or --read-memory false is given without a memory.
+    """
+    rounds = {"memory_rounds": args.memory_rounds} if args.memory_rounds else {}
+    config = task.model_config(args.preset, **{**args.model, **rounds})
+    if isinstance(config, MemoryConfig):
+        return dataclasses.replace(config, idea_dim=args.idea_dim, read_memory=args.read_memory)
+    if args.idea_loss_weight or not args.read_memory:
+        raise ValueError(
+            "--idea-loss-weight and --read-memory need a memory: set --memory-rounds T >= 1 "
+            "or a memory preset"
+        )
+    return config
 
 
 def make_trainer(args: Args, task: SupervisedTask) -> Trainer:
@@ -168,11 +179,12 @@ def save(path: Path, trainer: Trainer, task: SupervisedTask, args: Args, seconds
     save_model(path, trainer.model, metadata, tensors)
 
 
-def run_name(task: SupervisedTask, config: TrainConfig, args: Args) -> str:
+def run_name(task: SupervisedTask, trainer: Trainer, args: Args) -> str:
     """The default folder name, e.g. ``recall15_q_R_q100_m30_s0``, ``..._m30_T4_w0.1_s0``."""
+    config, model = trainer.config, trainer.model.config
     q = f"_q{config.effective_q:g}" if config.variant.startswith("q") else ""
     m = "" if config.fixed_seed else f"_m{config.n_seeds}"
-    memory = f"_T{args.memory_rounds}" if args.memory_rounds else ""
+    memory = f"_T{model.memory_rounds}" if isinstance(model, MemoryConfig) else ""
     memory += "" if args.read_memory else "_noread"
     memory += f"_w{args.idea_loss_weight:g}" if args.idea_loss_weight else ""
     return f"{task.name}{task.size}_{config.variant}{q}{m}{memory}_s{args.seed}"
@@ -188,7 +200,7 @@ def main(args: Args) -> None:
     task = make_task(args.task, **sizes)
     trainer = make_trainer(args, task)
     if folder is None:
-        name = run_name(task, trainer.config, args)
+        name = run_name(task, trainer, args)
         out = Path(args.out or default_run_dir(name, "runs/qnorm"))
         folder = RunFolder.create(out, SCRIPT, dataclasses.asdict(args), overwrite=args.overwrite)
     with folder:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from agents.models.memory import MemoryProcessor
+from agents.models.memory import MemoryConfig, MemoryProcessor
 from agents.runs.checkpoint import load_model
+from agents.tasks import make_task
 
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 
@@ -44,9 +45,13 @@ def test_a_memory_run_with_the_idea_loss_checkpoints_and_evaluates(tmp_path):
     assert json.loads((out / "eval.json").read_text())["model"]["memory_rounds"] == 3
 
 
-def test_the_idea_loss_needs_memory_rounds():
-    args = script("train_qnorm")["Args"]
+def test_the_idea_loss_needs_memory_rounds_or_a_memory_preset():
+    train = script("train_qnorm")
+    args, model_config, task = train["Args"], train["model_config"], make_task("coloring")
     for flags in ({"idea_loss_weight": 0.5}, {"read_memory": False}):
         with pytest.raises(ValueError, match="--memory-rounds"):
-            args(**flags)
-    assert args(memory_rounds=2, idea_loss_weight=0.5).memory_rounds == 2
+            model_config(args(**flags), task)
+    config = model_config(args(memory_rounds=2, idea_loss_weight=0.5), task)
+    assert isinstance(config, MemoryConfig) and config.memory_rounds == 2
+    config = model_config(args(preset="memory", read_memory=False, idea_dim=3), task)
+    assert (config.memory_rounds, config.read_memory, config.idea_dim) == (4, False, 3)

@@ -51,6 +51,9 @@ class GridTask(Task):
             seed_mode="prefix_normal", seed_dim=8, seed_pool=8, seed_std=5.0,
         ),
     }  # fmt: skip
+    # the tiny block as a MemoryProcessor: 2 rounds per token with a memory of ideas, decoded
+    # step by step in the ES engine
+    presets["tiny_memory"] = {**presets["tiny"], "memory_rounds": 2}
     evolution_presets = {
         # ~2.5 min on 2 cores (results/grid/recipes/RECIPES.md): ERM over the cells first
         # (it learns to cover the grid), then q = 8, which keeps a gradient where the worst

@@ -75,6 +75,9 @@ class RecallTask(SupervisedTask):
             seed_mode="shared_bits", seed_dim=10,
         ),
     }  # fmt: skip
+    # the paper preset's blocks as a MemoryProcessor with 2 rounds (without LayerNorm, more
+    # rounds of its un-normalised linear attention overflow)
+    presets["memory"] = {**presets["paper"], "memory_rounds": 2}
     # The paper's optimiser sized for a 30-minute CPU run: batch 128 instead of 512 (256 and
     # 128 reached the same figures per step) and 24k steps.
     train_defaults = dict(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from agents.models.transformer import SeededTransformer
+from agents.models.memory import build_model
 from agents.supervised.trainer import TrainConfig, Trainer
 from agents.tasks import TASKS, SupervisedTask, make_task
 
@@ -22,7 +22,7 @@ PRESETS = [
 def test_a_preset_trains_a_few_steps_at_the_task_size(name, preset):
     task = make_task(name)
     generator = torch.Generator().manual_seed(0)
-    model = SeededTransformer(task.model_config(preset), generator)
+    model = build_model(task.model_config(preset), generator)
     before = [p.detach().clone() for p in model.parameters()]
     config = TrainConfig.for_task(task, steps=2, batch_size=8, n_seeds=3, warmup=1)
     trainer = Trainer(task, model, config, generator, np.random.default_rng(0))
