@@ -26,7 +26,7 @@ from torch import Tensor
 from torch.utils.flop_counter import FlopCounterMode
 
 import randgym  # noqa: F401
-from agents.evolution.decoder import MEMBER_BLOCK_ROWS, PopulationDecoder, VmapDecoder
+from agents.evolution.decoder import PopulationDecoder, VmapDecoder, members_per_block
 from agents.evolution.engine import RolloutEngine
 from agents.models.population import flatten_parameters, unflatten_parameters
 from agents.models.transformer import SeededTransformer
@@ -166,7 +166,7 @@ def main() -> None:
         f"{100 * decoder / peak:.0f} % of the peak"
     )
     rows = 24 * args.seeds  # slots per candidate before any episode ends
-    members = max(1, MEMBER_BLOCK_ROWS // rows)  # candidates per GEMM
+    members = members_per_block(config, rows, config.n_prefix)  # candidates per GEMM
     shapes = {"qkv": 3 * config.n_heads * config.key_size, "mlp": 4 * config.width}
     ceilings = []
     for name, cols in shapes.items():

@@ -25,10 +25,23 @@ from torch import Tensor
 
 from agents.models.memory import MemoryProcessor
 from agents.models.population import functional_method_call
-from agents.models.transformer import DecodeCache, SeededTransformer
+from agents.models.transformer import DecodeCache, SeededTransformer, TransformerConfig
 
-MEMBER_BLOCK_ROWS = 8192  # sequences (candidates x slots) decoded at once: the activations
-# of a block of candidates stay in the CPU cache (measured 5x faster than all candidates at once)
+BLOCK_STATE_ELEMENTS = 2**20  # attention-state elements of one layer that a block of
+# candidates reads per step: about 4 MB in float32, so the state stays in the CPU cache between
+# the ops of a layer (on the paper grid model 2x faster than 8192 slots per block for softmax
+# attention, 1.25x for linear; BENCHMARKS.md)
+
+
+def members_per_block(config: TransformerConfig, n_slots: int, position: int) -> int:
+    """Candidates decoded at once at ``position``, a block whose attention state stays small.
+
+    Per slot and head, a layer's state is the key x key linear state, or the keys and values
+    written so far; the block's stays within ``BLOCK_STATE_ELEMENTS``.
+    """
+    heads, size = config.n_heads, config.key_size
+    rows = 2 * (position + 1) if config.attention == "softmax" else size
+    return max(1, BLOCK_STATE_ELEMENTS // (n_slots * heads * size * rows))
 
 
 @dataclass(frozen=True)
@@ -167,7 +180,7 @@ class PopulationDecoder:
         """Feeds one token per slot: tokens (P, W, input_dim) -> logits (P, W, output_dim)."""
         if self.position >= self.length:
             raise ValueError(f"step at position {self.position}: beyond {self.length} positions")
-        chunk = max(1, MEMBER_BLOCK_ROWS // tokens.shape[1])
+        chunk = members_per_block(self.config, tokens.shape[1], self.position)
         logits = torch.cat(
             [
                 self._step_members(tokens, slice(begin, begin + chunk))

