@@ -88,7 +88,7 @@ class ColoringTask(SupervisedTask):
         ),
     }  # fmt: skip
     # the paper_tables blocks as a MemoryProcessor (agents.models.memory): 4 rounds with a
-    # memory of ideas, the fewest with which q_R colored C_10 at 95th percentile 1.0
+    # memory of ideas (results/memory compares T = 1..6 on C_10)
     presets["memory"] = {**presets["paper_tables"], "memory_rounds": 4}
     # The paper's optimiser for a 15k-step CPU run instead of 300k steps: a 3x higher learning
     # rate (3e-3 -> 3e-4) and Adam eps 1e-5, equal or better than the paper's at 15k steps.
