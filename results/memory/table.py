@@ -1,6 +1,7 @@
-"""The table of the memory grid: final quick-set figures, time and steps to reach the baseline.
+"""The table of the memory runs: final quick-set figures, time and steps to reach the baseline.
 
     python results/memory/table.py results/memory/runs > results/memory/table.md
+    python results/memory/table.py results/memory/recall > results/memory/recall/table.md
 
 Reads each run folder's log.csv, run.json and model.pt (for the parameter count) and the
 ``done in`` line of ``<run>.train.out``. "reach" is the first evaluation step at which a run
@@ -68,7 +69,7 @@ def main(root: Path) -> None:
         for r in group:
             reference = references.get(r["preset"])
             cells = [r["run"], r["rounds"], r["blocks"], r["params"],
-                     *(f"{r[c]:.3f}" for c in COLUMNS),
+                     *(f"{r[c]:.{4 if c.startswith('variance') else 3}f}" for c in COLUMNS),
                      reach(r, reference) if reference else "-", r["wall"], r["cpu"]]  # fmt: skip
             rows.append([str(c) for c in cells])
         print(f"\n{variant}\n")
