@@ -11,17 +11,7 @@ OUT=results/memory/runs
 COMMON=(--task coloring --n 10 --preset paper_tables --batch-size 64 --steps 3000 --warmup 300
         --eval-every 500 --eval-seeds 31 --log-every 100 --checkpoint-every 3000
         --threads 1 --progress false --seed 0)
-export OMP_NUM_THREADS=1
-mkdir -p "$OUT"
-
-run() {  # run NAME ARGS...
-  local name=$1; shift
-  if [[ -f $OUT/$name/model.pt ]]; then echo "skip $name"; return; fi
-  echo "$(date -u +%H:%M:%S) start $name: $*"
-  .venv/bin/python scripts/train_qnorm.py "${COMMON[@]}" "$@" --out "$OUT/$name" --overwrite true \
-    > "$OUT/$name.train.out" 2>&1 || echo "FAILED $name (see $OUT/$name.train.out)"
-  echo "$(date -u +%H:%M:%S) end $name"
-}
+source "$(dirname "$0")/run.sh"
 
 grid() {  # grid VARIANT GROUP: the runs of one variant and group
   local v=$1 group=$2 T

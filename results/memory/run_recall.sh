@@ -12,17 +12,7 @@ STEPS=${STEPS:-6000}
 COMMON=(--task recall --n 15 --variant q_R --batch-size 64 --steps "$STEPS" --eval-every 1000
         --eval-seeds 31 --log-every 100 --checkpoint-every 1000 --threads 1 --progress false
         --seed 0)
-export OMP_NUM_THREADS=1
-mkdir -p "$OUT"
-
-run() {  # run NAME ARGS...
-  local name=$1; shift
-  if [[ -f $OUT/$name/model.pt ]]; then echo "skip $name"; return; fi
-  echo "$(date -u +%H:%M:%S) start $name: $*"
-  .venv/bin/python scripts/train_qnorm.py "${COMMON[@]}" "$@" --out "$OUT/$name" --overwrite true \
-    > "$OUT/$name.train.out" 2>&1 || echo "FAILED $name (see $OUT/$name.train.out)"
-  echo "$(date -u +%H:%M:%S) end $name"
-}
+source "$(dirname "$0")/run.sh"
 
 groups=("$@")
 [[ ${#groups[@]} -eq 0 ]] && groups=(plain memory)
