@@ -29,8 +29,8 @@ from agents.models.transformer import DecodeCache, SeededTransformer, Transforme
 
 BLOCK_STATE_ELEMENTS = 2**20  # attention-state elements of one layer that a block of
 # candidates reads per step: about 4 MB in float32, so the state stays in the CPU cache between
-# the ops of a layer (on the paper grid model 2x faster than 8192 slots per block for softmax
-# attention, 1.25x for linear; BENCHMARKS.md)
+# the ops of a layer (on the paper grid model 1.9x faster than 16x larger blocks for softmax
+# attention, 1.4x for linear: benchmarks/engine_blocks.py)
 
 
 def members_per_block(config: TransformerConfig, n_slots: int, position: int) -> int:

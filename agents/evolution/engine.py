@@ -36,7 +36,8 @@ from randgym.envs.dynamics import Dynamics
 
 SEQUENTIAL_SEED_MODES = ("prefix_normal", "none")  # the seed enters before the first step
 ONE_SHOT_ELEMENTS = 2**20  # most activation elements of one forward chunk of candidates: 4 MB
-# in float32 stay in the CPU cache (2-3x faster than 2**24 on the recall and coloring presets)
+# in float32 stay in the CPU cache (1.9-2.6x faster than 2**24 on the recall and coloring
+# presets: benchmarks/engine_blocks.py)
 
 
 class Player(Protocol):
