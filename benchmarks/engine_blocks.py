@@ -59,8 +59,8 @@ def generation(case: tuple, popsize: int) -> Callable[[], torch.Tensor]:
     generator = torch.Generator().manual_seed(0)
     model = build_model(config, generator)
     engine = RolloutEngine(model, task.env.dynamics, player)
-    if name == "grid":
-        instances = np.stack([(c % 5, c // 5) for c in range(1, 25)])
+    if name == "grid":  # every treasure cell
+        instances = task.generator.instances_from_indices(np.arange(n_instances))
     else:
         instances = task.generator.sample_batch(np.random.default_rng(0), n_instances)
     length = player.length if config.seed_mode == "per_token_uniform" else None

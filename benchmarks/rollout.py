@@ -122,7 +122,7 @@ def main() -> None:
     config = GridTask().model_config(player_options=options, attention=args.attention)
     generator = torch.Generator().manual_seed(0)
     model = SeededTransformer(config, generator)
-    cells = np.stack([(c % 5, c // 5) for c in range(1, 25)])
+    cells = env.generator.instances_from_indices(np.arange(env.generator.num_instances))
     seeds = model.sample_policy_seed(args.seeds, generator)
     center = flatten_parameters(model)
     population = center + 0.03 * torch.randn(args.popsize, center.numel(), generator=generator)
