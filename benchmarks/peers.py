@@ -272,8 +272,7 @@ def train_peer(problem: VecPeer, searcher: PGPE, run: Evolution, generations: in
     """Runs `generations` generations of the peer on `run`'s seeds and norm schedule."""
     stopwatch, steps_before = Stopwatch(), problem.schedule_env.env_steps
     for generation in range(generations):
-        q = run.config.warmup_q if generation < run.config.warmup_generations else run.config.q
-        problem.schedule_env.schedule(run.policy_seeds(), q)
+        problem.schedule_env.schedule(run.policy_seeds(), run.config.q_at(generation))
         searcher.step()
         if (generation + 1) % log_every == 0:
             print(f"  peer: generation {generation + 1}, {stopwatch.timing(0).wall:.0f} s")

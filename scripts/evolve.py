@@ -46,7 +46,7 @@ from agents.tasks import task_for_env
 SCRIPT = "evolve"
 CONFIG_FLAGS = (
     "env_kwargs", "model_preset", "model", "player", "instances", "algorithm", "q", "m",
-    "fixed_seed", "seed", "generations", "warmup_generations", "warmup_q",
+    "fixed_seed", "seed", "generations", "q_schedule",
 )  # fmt: skip
 EVAL_COLUMNS = ("eval_average", "eval_p95", "eval_worst")
 
@@ -65,16 +65,19 @@ class Args:
     eval_seeds: int = flag(100, "policy seeds of each evaluation", minimum=1, maximum=10_000)
     threads: int | None = flag(None, "torch CPU threads (default: torch's choice)", minimum=1)
     progress: bool = flag(True, "show a progress bar")
-    env_kwargs: dict | None = flag(None, 'JSON env kwargs, e.g. \'{"size": 6}\'')
+    env_kwargs: dict | None = flag(None, "JSON env kwargs, e.g. '{\"size\": 6}'")
     model_preset: str | None = flag(None, "the task's model preset (e.g. paper, small)")
-    model: dict | None = flag(None, 'JSON model config overrides, e.g. \'{"width": 64}\'')
-    player: dict | None = flag(None, 'JSON player options, e.g. \'{"visited_map": false}\'')
+    model: dict | None = flag(None, "JSON model config overrides, e.g. '{\"width\": 64}'")
+    player: dict | None = flag(None, "JSON player options, e.g. '{\"visited_map\": false}'")
     instances: int | None = flag(None, "instances sampled per generation (none: all)", minimum=1)
     algorithm: str | None = flag(None, "the evolution strategy", choices=sorted(ALGORITHMS))
     popsize: int | None = flag(None, "candidates per generation", minimum=2, maximum=100_000)
     q: float | None = flag(None, "norm over instances: 1 (ERM) .. inf", minimum=1, allow_inf=True)
-    warmup_generations: int | None = flag(None, "first generations that use --warmup-q", minimum=0)
-    warmup_q: float | None = flag(None, "norm of the warm-up (1: ERM)", minimum=1, allow_inf=True)
+    q_schedule: list[str] | None = flag(
+        None,
+        "norms before --q as UNTIL:Q stages, e.g. 40:1 600:8 (q = 1 before generation 40, "
+        "then 8 before 600, then --q); none: --q throughout",
+    )
     m: int | None = flag(None, "policy seeds per generation", minimum=1, maximum=10_000)
     fixed_seed: bool | None = flag(None, "one fixed policy seed (the r0 variants)")
     seed: int | None = flag(None, "seed of weights, ES, policy seeds", minimum=0, maximum=2**32 - 1)
@@ -98,12 +101,33 @@ def requested_config(args: Args) -> tuple[EvolveConfig, dict[str, Any]]:
         known = sorted(task.evolution_presets)
         raise ValueError(f"--preset {args.preset!r}: {task.name} has the presets {known}")
     given = {name: getattr(args, name) for name in CONFIG_FLAGS if getattr(args, name) is not None}
+    if "q_schedule" in given:
+        given["q_schedule"] = parse_schedule(given["q_schedule"])
     config = EvolveConfig(env_id=args.env_id, **task.evolution_presets[args.preset])
     config = dataclasses.replace(config, **given)
     if args.popsize is not None:
         config = dataclasses.replace(config, es={**config.es, "popsize": args.popsize})
         given["es.popsize"] = args.popsize
     return config, given
+
+
+def parse_schedule(stages: list[str | None]) -> tuple[tuple[int, float], ...]:
+    """``--q-schedule 40:1 600:8`` as ((40, 1.0), (600, 8.0)); ``none`` (None) for no stages."""
+    if stages == [None]:
+        return ()
+    try:
+        pairs = [stage.split(":") for stage in stages]
+        return tuple((int(until), float(norm)) for until, norm in pairs)
+    except (AttributeError, ValueError):  # a stage without ":" (or "none" among stages)
+        raise ValueError(
+            f"--q-schedule {' '.join(stages)}: expected UNTIL:Q stages, e.g. 40:1 600:8"
+        ) from None
+
+
+def schedule_text(config: EvolveConfig) -> str:
+    """The norms of a run in words, e.g. "1 to generation 40, 8 to 600, then inf"."""
+    stages = [f"{norm:g} to generation {until}" for until, norm in config.q_schedule]
+    return ", ".join([*stages, f"then {config.q:g}"]) if stages else f"{config.q:g}"
 
 
 def resume(folder: RunFolder, given: dict[str, Any]) -> tuple[Evolution, int]:
@@ -173,8 +197,8 @@ def evolve(run: Evolution, start: int, out: Path, args: Args) -> None:
     config = run.config
     print(
         f"{config.algorithm} on {config.env_id}: {run.es.dim:,} parameters, popsize "
-        f"{run.es.popsize}, q={config.q} (q={config.warmup_q} for the first "
-        f"{config.warmup_generations}), m={config.m}, generations {start}..{config.generations}"
+        f"{run.es.popsize}, q={schedule_text(config)}, m={config.m}, generations "
+        f"{start}..{config.generations}"
     )
     bar = tqdm(range(start, config.generations), initial=start, total=config.generations,
                disable=not args.progress)  # fmt: skip

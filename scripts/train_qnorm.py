@@ -67,7 +67,7 @@ class Args:
     weight_decay: float | None = flag(None, "decoupled weight decay", minimum=0)
     adam_eps: float | None = flag(None, "Adam epsilon", minimum=0)
     preset: str = flag("paper", "the task's model preset")
-    model: dict = flag({}, 'JSON overrides of the model config, e.g. \'{"seed_dim": 16}\'')
+    model: dict = flag({}, "JSON overrides of the model config, e.g. '{\"seed_dim\": 16}'")
     memory_rounds: int = flag(0, "T: rounds of a MemoryProcessor (0: none)", minimum=0, maximum=64)
     idea_dim: int = flag(8, "k: features of a memory idea", minimum=1, maximum=4096)
     read_memory: bool = flag(True, "rounds read earlier ideas (false: shared blocks only)")

@@ -61,8 +61,10 @@ class EvolveConfig:
     algorithm: str = "pepg"  # "pepg" | "cma" | "openes"
     es: dict[str, Any] = field(default_factory=dict)  # the algorithm's config fields
     q: float = math.inf  # norm over instances: 1 = ERM (E_R), inf = worst case (q_R)
-    warmup_generations: int = 0  # the first generations use warmup_q instead of q
-    warmup_q: float = 1.0  # e.g. ERM first, to learn to cover every instance, then q
+    # norms before q, as (until, norm) stages: generations before `until` use `norm`; e.g.
+    # ((40, 1.0), (600, 8.0)): ERM first (to learn to cover every instance), then q = 8 (a
+    # gradient even where no candidate finds some instance), then q
+    q_schedule: tuple[tuple[int, float], ...] = ()
     m: int = 10  # policy seeds per generation, shared by all candidates and instances
     fixed_seed: bool = False  # one policy seed drawn once (the r0 variants) instead of m fresh
     seed: int = 0  # seeds the initial weights, the ES, the policy seeds and the instances
@@ -79,12 +81,7 @@ class EvolveConfig:
             raise ValueError(f"seed={self.seed!r} is invalid; expected an int >= 0")
         if not isinstance(self.q, int | float) or not self.q >= 1:
             raise ValueError(f"q={self.q!r} is invalid; expected 1 <= q <= inf")
-        if not isinstance(self.warmup_q, int | float) or not self.warmup_q >= 1:
-            raise ValueError(f"warmup_q={self.warmup_q!r} is invalid; expected 1 <= q <= inf")
-        if not isinstance(self.warmup_generations, int) or self.warmup_generations < 0:
-            raise ValueError(
-                f"warmup_generations={self.warmup_generations!r} is invalid; expected an int >= 0"
-            )
+        object.__setattr__(self, "q_schedule", _checked_schedule(self.q_schedule))
         if not isinstance(self.m, int) or self.m < 1:
             raise ValueError(f"m={self.m!r} is invalid; expected a positive integer")
         if self.instances is not None and (
@@ -102,10 +99,10 @@ class EvolveConfig:
             )
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-safe dict (an infinite q or warmup_q as the string "inf")."""
+        """A JSON-safe dict (an infinite norm as the string "inf")."""
         data = dataclasses.asdict(self)
-        for name in ("q", "warmup_q"):
-            data[name] = "inf" if math.isinf(data[name]) else data[name]
+        data["q"] = _json_norm(self.q)
+        data["q_schedule"] = [[until, _json_norm(norm)] for until, norm in self.q_schedule]
         return data
 
     @classmethod
@@ -116,8 +113,47 @@ class EvolveConfig:
         except (KeyError, TypeError, ValueError):
             message = f"q={data.get('q')!r} is invalid; expected a number or 'inf'"
             raise ValueError(message) from None
-        warmup_q = float(data.get("warmup_q", 1.0))  # runs saved before the warmup knob
-        return cls(**{**data, "q": q, "warmup_q": warmup_q})
+        data = dict(data)
+        # runs saved with one warm-up stage (warmup_generations, warmup_q) before the schedule
+        warmup = data.pop("warmup_generations", 0), data.pop("warmup_q", 1.0)
+        schedule = data.get("q_schedule", [warmup] if warmup[0] else [])
+        try:
+            stages = tuple((until, float(norm)) for until, norm in schedule)
+        except (TypeError, ValueError):
+            message = f"q_schedule={schedule!r} is invalid; expected [until, q] pairs"
+            raise ValueError(message) from None
+        return cls(**{**data, "q": q, "q_schedule": stages})
+
+    def q_at(self, generation: int) -> float:
+        """The norm of `generation`: its stage's in `q_schedule`, else q."""
+        for until, norm in self.q_schedule:
+            if generation < until:
+                return norm
+        return self.q
+
+
+def _json_norm(q: float) -> float | str:
+    return "inf" if math.isinf(q) else q
+
+
+def _checked_schedule(schedule: Any) -> tuple[tuple[int, float], ...]:
+    """`schedule` as a tuple of (until, q) pairs; refuses bad stages with a clear error."""
+    message = (
+        f"q_schedule={schedule!r} is invalid; expected (until, q) pairs with generations "
+        "until >= 1 increasing and 1 <= q <= inf"
+    )
+    try:
+        stages = tuple((until, norm) for until, norm in schedule)
+    except (TypeError, ValueError):
+        raise ValueError(message) from None
+    previous = 0
+    for until, norm in stages:
+        if isinstance(until, bool) or not isinstance(until, int) or until <= previous:
+            raise ValueError(message)
+        if isinstance(norm, bool) or not isinstance(norm, int | float) or not norm >= 1:
+            raise ValueError(message)
+        previous = until
+    return tuple((until, float(norm)) for until, norm in stages)
 
 
 def make_task(config: EvolveConfig) -> Task:
@@ -227,10 +263,8 @@ class Evolution:
         return self.generator.sample_batch(self.instance_rng, self.config.instances)
 
     def current_q(self) -> float:
-        """The norm of this generation: `warmup_q` for the first `warmup_generations`, then q."""
-        if self.es.generation < self.config.warmup_generations:
-            return self.config.warmup_q
-        return self.config.q
+        """The norm of this generation (`EvolveConfig.q_at`)."""
+        return self.config.q_at(self.es.generation)
 
     def step(self) -> dict[str, float]:
         """Runs one generation; returns its metrics."""

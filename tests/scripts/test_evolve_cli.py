@@ -87,6 +87,8 @@ def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
     other = evolve("--resume", str(run_dir), "--q", "1", "--threads", "1")
     assert other.returncode != 0 and "--q: the run has 8.0, you asked 1.0" in other.stderr
     assert "in use" not in other.stderr  # the refused resume released its lock
+    stages = evolve("--resume", str(run_dir), "--q-schedule", "none", "--threads", "1")
+    assert "--q-schedule: the run has ((40, 1.0),), you asked ()" in stages.stderr
     shorter = evolve("--resume", str(run_dir), "--generations", "1", "--threads", "1")
     assert shorter.returncode != 0 and "already has 2 generations" in shorter.stderr
     longer = evolve("--resume", str(run_dir), "--generations", "3", *RUNTIME)
@@ -110,6 +112,8 @@ def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
         (["--env-id", "CartPole-v1"], "RandAlg/"),
         (["--env-id", "os:system"], "RandAlg/"),
         (["--preset", "huge"], "--preset 'huge'"),
+        (["--q-schedule", "40"], "--q-schedule 40: expected UNTIL:Q stages"),
+        (["--q-schedule", "40:1", "20:8"], "q_schedule=((40, 1.0), (20, 8.0)) is invalid"),
     ],
 )  # fmt: skip
 def test_bad_flags_fail_clearly_before_any_work(tmp_path, flags, message):

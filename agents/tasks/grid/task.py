@@ -62,7 +62,7 @@ class GridTask(Task):
         "default": dict(
             model_preset="tiny", player={"visited_map": False}, m=8, generations=800,
             es={"popsize": 32, "center_lr": 0.01, "sigma_init": 0.05},
-            q=8.0, warmup_generations=40, warmup_q=1.0,
+            q=8.0, q_schedule=((40, 1.0),),
         ),
         # the paper's PGPE and model; its 25k generations take days on a CPU
         "paper": dict(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -69,8 +70,11 @@ def test_fitness_of_0_1_rewards_is_in_return_units():
         ({"instances": True}, "instances=True"),
         ({"generations": 0}, "generations=0"),
         ({"algorithm": "sgd"}, "algorithm='sgd'"),
-        ({"warmup_q": 0.9}, "warmup_q=0.9"),
-        ({"warmup_generations": -1}, "warmup_generations=-1"),
+        ({"q_schedule": ((40, 0.9),)}, "q_schedule="),
+        ({"q_schedule": ((0, 1.0),)}, "q_schedule="),
+        ({"q_schedule": ((40, 1.0), (40, 8.0))}, "q_schedule="),
+        ({"q_schedule": ((40.0, 1.0),)}, "q_schedule="),
+        ({"q_schedule": (40, 1.0)}, "q_schedule="),
     ],
 )
 def test_bad_configs_are_refused(overrides, message):
@@ -100,23 +104,31 @@ def test_odd_population_is_refused_for_pepg():
         Evolution(tiny(es={"popsize": 7}))
 
 
-def test_warmup_generations_use_warmup_q_then_q():
-    run = Evolution(tiny(warmup_generations=2, warmup_q=2.0, q=math.inf))
+def test_the_q_schedule_sets_each_generations_norm():
+    run = Evolution(tiny(q_schedule=((1, 2.0), (3, 8.0)), q=math.inf))
     run.evaluator = evaluator = RecordingEvaluator(run.engine)
     norms = []
-    for _ in range(3):
+    for _ in range(4):
         norms.append(run.current_q())
         metrics = run.step()
         expected = fitness_from_returns(evaluator.calls[-1][1], norms[-1])
         assert metrics["fitness_mean"] == pytest.approx(expected.mean().item())
-    assert norms == [2.0, 2.0, math.inf]
+    assert norms == [2.0, 8.0, 8.0, math.inf]
 
 
-def test_warmup_survives_the_json_round_trip():
-    config = tiny(warmup_generations=3, warmup_q=math.inf, q=1.0)
-    assert EvolveConfig.from_json(config.to_json()) == config
-    saved_before_the_knob = {k: v for k, v in tiny().to_json().items() if "warmup" not in k}
-    assert EvolveConfig.from_json(saved_before_the_knob) == tiny()
+def test_the_q_schedule_survives_the_json_round_trip():
+    config = tiny(q_schedule=[[3, math.inf], [5, 2]], q=1.0)  # lists, as JSON gives them
+    assert config.q_schedule == ((3, math.inf), (5, 2.0))
+    assert EvolveConfig.from_json(json.loads(json.dumps(config.to_json()))) == config
+
+
+def test_runs_saved_with_a_warmup_stage_load_as_a_schedule():
+    saved = {k: v for k, v in tiny().to_json().items() if k != "q_schedule"}
+    assert EvolveConfig.from_json(saved) == tiny()
+    warmup = {**saved, "warmup_generations": 40, "warmup_q": 1.0}
+    assert EvolveConfig.from_json(warmup) == tiny(q_schedule=((40, 1.0),))
+    with pytest.raises(ValueError, match="q_schedule="):
+        EvolveConfig.from_json({**saved, "q_schedule": [[1, "hard"]]})
 
 
 def test_small_instance_spaces_are_played_whole():
