@@ -2,6 +2,7 @@
 
     python scripts/evolve.py                                   # the grid world, a few minutes
     python scripts/evolve.py --q 1                             # ERM over treasure cells (E_R)
+    python scripts/evolve.py --q inf --q-schedule 40:1 600:8   # q_R: ERM, q = 8, then q = inf
     python scripts/evolve.py --preset paper                    # the paper's PGPE and model
     python scripts/evolve.py --env-id RandAlg/GraphColoring-v0 # any registered env
     python scripts/evolve.py --resume runs/evolve              # continue a killed run
