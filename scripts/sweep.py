@@ -51,6 +51,7 @@ class Args:
     batch_size: int | None = flag(None, "inputs per step (default: the task's)", minimum=1)
     warmup: int | None = flag(None, "warm-up steps (default: the task's)", minimum=0)
     preset: str = flag("paper", "the task's model preset")
+    compile: bool = flag(False, "torch.compile each training step (recall: ~1.3x faster)")
     model: dict = flag({}, "JSON overrides of the model config, e.g. '{\"width\": 16}'")
     eval_seeds: int = flag(155, "policy seeds of each evaluation", minimum=max(MAJORITY))
     backend: str = flag("local", "where the cells run", choices=("local", "ray"))
@@ -105,6 +106,7 @@ def grid(args: Args) -> list[Cell]:
 def common_flags(args: Args) -> list[str]:
     """The scripts/train_qnorm.py flags shared by every cell."""
     flags = ["--preset", args.preset, "--model", json.dumps(args.model)]
+    flags += ["--compile", str(args.compile).lower()]
     for name in ("steps", "batch_size", "warmup"):
         if getattr(args, name) is not None:
             flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]

@@ -41,3 +41,10 @@ def test_ray_tasks_give_the_table_of_one_by_one_runs(tmp_path, ray_cluster):
     table = (tmp_path / "ray" / "table.md").read_text()
     assert table == (tmp_path / "local" / "table.md").read_text()
     assert "| recall | 4 | q_R | 128 | 3 | 0 |" in table
+
+
+def test_every_cell_gets_the_compile_flag():
+    script = runpy.run_path(str(SCRIPT))
+    flags = script["common_flags"](script["Args"](compile=True))
+    assert flags[flags.index("--compile") + 1] == "true"
+    assert "--compile" in script["common_flags"](script["Args"]())  # false, explicitly
