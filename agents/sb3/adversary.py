@@ -32,41 +32,7 @@ from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
 from randgym.envs.generator import InstanceGenerator
-from randgym.wrappers import Adversary
-
-
-class InstanceSlot(gym.Wrapper):
-    """A sub-env whose next episode starts on the instance loaded into its slot.
-
-    A reset with `options["instance"]` uses that instance. Any other reset (SB3's auto-reset
-    in a worker) takes the loaded instance and empties the slot; with an empty slot it raises
-    RuntimeError, so no episode starts on an instance the main process did not choose.
-
-    Args:
-        env: A randgym env (or a wrapper of one).
-    """
-
-    def __init__(self, env: gym.Env) -> None:
-        super().__init__(env)
-        self.loaded: Any = None
-
-    def load_instance(self, instance: Any) -> None:
-        """Sets the instance of the next episode that is not given one in its reset options."""
-        self.loaded = instance
-
-    def reset(
-        self, *, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Any, dict[str, Any]]:
-        """Resets the env on the instance of the options, or else on the loaded one."""
-        options = dict(options or {})
-        if options.get("instance") is None:
-            if self.loaded is None:
-                raise RuntimeError(
-                    "InstanceSlot has no instance loaded for this reset; wrap the VecEnv with "
-                    "AdversarialVecEnv (or call load_instance before every episode)"
-                )
-            options["instance"], self.loaded = self.loaded, None
-        return self.env.reset(seed=seed, options=options)
+from randgym.wrappers import Adversary, InstanceSlot
 
 
 class AdversarialVecEnv(VecEnvWrapper):

@@ -9,11 +9,14 @@ from randgym.wrappers.adversarial import (
     WorstCaseAdversary,
 )
 from randgym.wrappers.policy_seed import PolicySeedObservation
+from randgym.wrappers.vector_adversarial import AdversarialVectorInstances, InstanceSlot
 
 __all__ = [
     "AdversarialInstances",
+    "AdversarialVectorInstances",
     "Adversary",
     "FixedAdversary",
+    "InstanceSlot",
     "PolicySeedObservation",
     "TrackingAdversary",
     "UniformAdversary",

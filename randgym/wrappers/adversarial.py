@@ -353,7 +353,8 @@ class AdversarialInstances(gym.Wrapper):
     (unless the caller passes one); at the end of each episode the adversary learns its return.
     Works for every randgym env, and under `gym.make_vec(..., wrappers=[...])` or SB3 VecEnvs
     (one adversary object may be shared by all sub-envs of a process; with worker processes,
-    `agents.sb3.AdversarialVecEnv` keeps one adversary in the main process instead).
+    `AdversarialVectorInstances` (Gymnasium) or `agents.sb3.AdversarialVecEnv` (SB3) keeps one
+    adversary in the main process instead).
 
     Args:
         env: A randgym env (its `unwrapped.generator` defines the instance space).
