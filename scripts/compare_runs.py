@@ -2,13 +2,15 @@
 
     python scripts/compare_runs.py results/qnorm/runs/*/eval.json
     python scripts/compare_runs.py results/qnorm/sweep/*/eval.json --plot sweep.png
+    python scripts/compare_runs.py results/qnorm/nsweep/*/runs/*/eval/eval.json --plot n.png --x n
 
 Reads the ``eval.json`` files that ``scripts/evaluate.py`` writes and prints one Markdown row
 per run (sorted by task, size, q): average, 95th percentile and worst success, the 95th
 percentiles of majority(5), majority(31), majority(155) (the vote of all evaluation seeds;
 "-" when not evaluated) and sampled, and the predictive variance. With ``--plot`` it draws
 the 95th percentiles and the predictive variance against q (log axis), the paper's picture of
-where randomness appears.
+where randomness appears, or with ``--x n`` against the task's size N (the paper's worst case
+against N).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class Args:
     """Command-line flags."""
 
     evaluations: list[str] = flag(help="eval.json files of scripts/evaluate.py", positional=True)
-    plot: str | None = flag(None, "write the q-sweep figure to this PNG")
+    plot: str | None = flag(None, "write the sweep's figure to this PNG")
+    x: str = flag("q", "the figure's axis: q (log scale) or n (task size)", choices=("q", "n"))
 
 
 def task_size(run: dict) -> int:
@@ -83,25 +86,26 @@ def table(runs: list[dict]) -> str:
     return "\n".join(lines + [row(run) for run in runs])
 
 
-def plot_sweep(runs: list[dict], path: str) -> None:
-    """95th percentiles and predictive variance against q."""
+def plot_sweep(runs: list[dict], path: str, x: str = "q") -> None:
+    """95th percentiles and predictive variance against q (or N, with ``x="n"``)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    qs = [q_of(run) for run in runs]
+    xs = [q_of(run) if x == "q" else task_size(run) for run in runs]
+    axis = {"xscale": "log", "xlabel": "q"} if x == "q" else {"xlabel": "N"}
     figure, (scores, spread) = plt.subplots(1, 2, figsize=(9, 3.5))
     for metric, label in (
         ("success", "success"),
         ("majority_31", "majority(31)"),
         ("sampled", "sampled"),
     ):
-        scores.plot(qs, [run["summary"][metric]["p95"] for run in runs], "o-", label=label)
-    scores.set(xscale="log", xlabel="q", ylabel="95th percentile", ylim=(-0.02, 1.02))
+        scores.plot(xs, [run["summary"][metric]["p95"] for run in runs], "o-", label=label)
+    scores.set(**axis, ylabel="95th percentile", ylim=(-0.02, 1.02))
     scores.legend()
-    spread.plot(qs, [run["summary"]["variance"]["average"] for run in runs], "o-")
-    spread.set(xscale="log", xlabel="q", ylabel="predictive variance (average)")
+    spread.plot(xs, [run["summary"]["variance"]["average"] for run in runs], "o-")
+    spread.set(**axis, ylabel="predictive variance (average)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)
@@ -112,7 +116,7 @@ def main(args: Args) -> None:
     runs = load(args.evaluations)
     print(table(runs))
     if args.plot:
-        plot_sweep(runs, args.plot)
+        plot_sweep(runs, args.plot, args.x)
         print(f"wrote {args.plot}")
 
 
