@@ -31,8 +31,8 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.vec_env import VecEnv, VecEnvWrapper
 from stable_baselines3.common.vec_env.base_vec_env import VecEnvObs, VecEnvStepReturn
 
-from randgym.envs.generator import InstanceGenerator
 from randgym.wrappers import Adversary, InstanceSlot
+from randgym.wrappers.vector_adversarial import bind_adversary
 
 
 class AdversarialVecEnv(VecEnvWrapper):
@@ -58,10 +58,7 @@ class AdversarialVecEnv(VecEnvWrapper):
                 "make_adversarial_vec_env or make_vec_env(..., wrapper_class=InstanceSlot)"
             )
         generator = venv.get_attr("generator", indices=[0])[0]
-        if not isinstance(generator, InstanceGenerator):
-            raise ValueError(f"the sub-envs' generator {generator!r} is not a randgym generator")
-        adversary.bind(generator)
-        self.adversary = adversary
+        self.adversary = bind_adversary(adversary, generator)
         self.episodes = 0
         self._current: list[Any] = [None] * self.num_envs  # the instance each sub-env plays
         self._loaded: list[Any] = [None] * self.num_envs  # the instance of its next episode

@@ -27,6 +27,14 @@ from randgym.envs.generator import InstanceGenerator
 from randgym.wrappers.adversarial import Adversary
 
 
+def bind_adversary(adversary: Adversary, generator: Any) -> Adversary:
+    """`adversary`, bound to the sub-envs' `generator` (refused unless it is a randgym one)."""
+    if not isinstance(generator, InstanceGenerator):
+        raise ValueError(f"the sub-envs' generator {generator!r} is not a randgym generator")
+    adversary.bind(generator)
+    return adversary
+
+
 class InstanceSlot(gym.Wrapper):
     """A sub-env whose next episode starts on the instance loaded into its slot.
 
@@ -92,10 +100,7 @@ class AdversarialVectorInstances(VectorWrapper):
                 "every sub-env must be a randgym env wrapped in InstanceSlot: "
                 "gym.make_vec(env_id, num_envs, vectorization_mode, wrappers=[InstanceSlot])"
             ) from None
-        if not isinstance(generator, InstanceGenerator):
-            raise ValueError(f"the sub-envs' generator {generator!r} is not a randgym generator")
-        adversary.bind(generator)
-        self.adversary = adversary
+        self.adversary = bind_adversary(adversary, generator)
         self.episodes = 0
         self._current: list[Any] = [None] * self.num_envs  # the instance each sub-env plays
         self._returns = np.zeros(self.num_envs)

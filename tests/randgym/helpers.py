@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from randgym.wrappers import UniformAdversary
+
 
 def assert_tree_equal(actual: Any, expected: Any, path: str = "") -> None:
     """Asserts two nests of dicts / arrays / scalars are equal in structure, dtype and value."""
@@ -29,3 +31,20 @@ def assert_tree_equal(actual: Any, expected: Any, path: str = "") -> None:
         assert a.shape == e.shape, f"{path}: shape {a.shape} != {e.shape}"
         assert a.dtype == e.dtype, f"{path}: dtype {a.dtype} != {e.dtype}"
         np.testing.assert_array_equal(a, e, err_msg=path)
+
+
+class RecordingAdversary(UniformAdversary):
+    """Uniform instances; remembers what it proposed and what it observed."""
+
+    def __init__(self, seed: int = 0) -> None:
+        super().__init__(seed)
+        self.proposed: list = []
+        self.observed: list = []
+
+    def propose(self):
+        instance = super().propose()
+        self.proposed.append(self.generator.key(instance))
+        return instance
+
+    def _record(self, instance, episode_return):
+        self.observed.append((self.generator.key(instance), episode_return))

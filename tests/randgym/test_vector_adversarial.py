@@ -17,25 +17,9 @@ from randgym.wrappers import (
     TrackingAdversary,
     UniformAdversary,
 )
+from tests.randgym.helpers import RecordingAdversary
 
 GRID, RECALL = "RandAlg/GridExplore-v0", "RandAlg/AssociativeRecall-v1"
-
-
-class RecordingAdversary(UniformAdversary):
-    """Uniform instances; remembers what it proposed and what it observed."""
-
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__(seed)
-        self.proposed: list = []
-        self.observed: list = []
-
-    def propose(self):
-        instance = super().propose()
-        self.proposed.append(self.generator.key(instance))
-        return instance
-
-    def _record(self, instance, episode_return):
-        self.observed.append((self.generator.key(instance), episode_return))
 
 
 def adversarial(env_id: str, adversary, mode: str = "sync", n_envs: int = 2):

@@ -13,25 +13,9 @@ from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv
 import randgym
 from agents.sb3.adversary import AdversarialVecEnv, InstanceSlot, make_adversarial_vec_env
 from randgym.wrappers import PolicySeedObservation, TrackingAdversary, UniformAdversary
+from tests.randgym.helpers import RecordingAdversary
 
 FORK = {"start_method": "fork"}  # fast worker start-up; one test keeps SB3's default method
-
-
-class RecordingAdversary(UniformAdversary):
-    """Uniform instances; remembers what it proposed and what it observed."""
-
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__(seed)
-        self.proposed: list = []
-        self.observed: list = []
-
-    def propose(self):
-        instance = super().propose()
-        self.proposed.append(self.generator.key(instance))
-        return instance
-
-    def _record(self, instance, episode_return):
-        self.observed.append((self.generator.key(instance), episode_return))
 
 
 def run(venv, steps: int) -> tuple[list, Counter]:
