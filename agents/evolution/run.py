@@ -113,10 +113,8 @@ class EvolveConfig:
         except (KeyError, TypeError, ValueError):
             message = f"q={data.get('q')!r} is invalid; expected a number or 'inf'"
             raise ValueError(message) from None
-        data = dict(data)
-        # runs saved with one warm-up stage (warmup_generations, warmup_q) before the schedule
-        warmup = data.pop("warmup_generations", 0), data.pop("warmup_q", 1.0)
-        schedule = data.get("q_schedule", [warmup] if warmup[0] else [])
+        data = with_q_schedule(data)
+        schedule = data["q_schedule"]
         try:
             stages = tuple((until, float(norm)) for until, norm in schedule)
         except (TypeError, ValueError):
@@ -130,6 +128,14 @@ class EvolveConfig:
             if generation < until:
                 return norm
         return self.q
+
+
+def with_q_schedule(data: dict[str, Any]) -> dict[str, Any]:
+    """A saved config's dict with `q_schedule`; runs saved before it had one warm-up stage."""
+    data = dict(data)
+    warmup = [data.pop("warmup_generations", 0), data.pop("warmup_q", 1.0)]
+    data.setdefault("q_schedule", [warmup] if warmup[0] else [])
+    return data
 
 
 def _json_norm(q: float) -> float | str:

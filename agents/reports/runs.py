@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from agents.evolution.run import with_q_schedule
 from agents.tasks import task_for_env
 
 Rows = dict[str, dict[str, float]]  # summaries (average, p95, worst) by agent
@@ -122,6 +123,8 @@ def read_run(folder: Path) -> Run:
                 f"not evaluated yet: run scripts/evaluate.py {folder / 'model.pt'} --out {folder}"
             )
         return _evaluate_run(folder, read_json(folder / "eval.json"), config["seed"], config)
+    if script == "evolve":  # a warm-up stage of older runs reads as the schedule it is
+        config = with_q_schedule(config)
     env_id, env_key = ("env_id", "env_kwargs") if script == "evolve" else ("env", "env_kwargs")
     task_class = task_for_env(config[env_id])
     log = "log.csv" if script == "evolve" else "progress.csv"

@@ -24,7 +24,8 @@ def evolve_run(folder: Path, seed: int = 0, rows: object = None) -> Path:
 def test_an_evolve_run_is_read_with_its_task_seed_rows_and_curve(tmp_path):
     run = read_run(evolve_run(tmp_path / "a", seed=3))
     assert (run.script, run.seed, run.task_spec) == ("evolve", 3, {"name": "grid"})
-    assert run.config == {"env_id": "RandAlg/GridExplore-v0", "env_kwargs": None, "q": 8.0}
+    expected = {"env_id": "RandAlg/GridExplore-v0", "env_kwargs": None, "q": 8.0, "q_schedule": []}
+    assert run.config == expected
     assert run.rows == {"trained": ROW}
     assert run.curve.x == (1.0, 2.0) and run.curve.y == (-40.0, -35.0)
 
@@ -76,3 +77,12 @@ def test_an_eval_json_alone_is_a_run_of_unknown_seed_counted_once(tmp_path):
     assert list(first.rows) == ["success (m=5)", "majority_5"]  # no loss row
     assert first.rows["success (m=5)"]["average"] == 0.5
     assert first.replicate_key == runs[1].replicate_key  # replicates of one config
+
+
+def test_a_run_saved_with_a_warm_up_stage_reads_as_its_q_schedule(tmp_path):
+    new = read_run(evolve_run(tmp_path / "new"))
+    old = evolve_run(tmp_path / "old")
+    saved = json.loads((old / "run.json").read_text())
+    saved["config"] |= {"warmup_generations": 40, "warmup_q": 1.0}
+    (old / "run.json").write_text(json.dumps(saved))
+    assert read_run(old).config == {**new.config, "q_schedule": [[40, 1.0]]}
