@@ -126,7 +126,7 @@ def parse_schedule(stages: list[str | None]) -> tuple[tuple[int, float], ...]:
 
 
 def schedule_text(config: EvolveConfig) -> str:
-    """The norms of a run in words, e.g. "1 to generation 40, 8 to 600, then inf"."""
+    """The norms of a run in words, e.g. "1 to generation 40, 8 to generation 600, then inf"."""
     stages = [f"{norm:g} to generation {until}" for until, norm in config.q_schedule]
     return ", ".join([*stages, f"then {config.q:g}"]) if stages else f"{config.q:g}"
 
