@@ -119,22 +119,33 @@ def run_script(name: str, argv: list[str]) -> None:
     script["main"](parse(script["Args"], script["__doc__"], argv))
 
 
-def run_cell(cell: Cell, flags: list[str], eval_seeds: int, out: Path) -> dict[str, Any]:
-    """Trains and evaluates one cell in `out`; its table row."""
-    out.mkdir(parents=True, exist_ok=True)
-    with (out / "output.txt").open("w") as log, contextlib.redirect_stdout(log):
-        run_script("train_qnorm", [*cell.train_flags(), *flags, "--out", str(out / "train")])
-        evaluation = ["--seeds", str(eval_seeds), "--out", str(out / "eval"), "--overwrite", "true"]
-        run_script("evaluate", [str(out / "train" / "model.pt"), *evaluation])
-    result = json.loads((out / "eval" / "eval.json").read_text())
+def run_cell(
+    cell: Cell, flags: list[str], eval_seeds: int, out: Path, root: Path
+) -> dict[str, Any]:
+    """Trains and evaluates one cell in `out`; its table row.
+
+    The cell runs in the driver's working directory `root` (a Ray worker may start
+    elsewhere), so a relative `out` means the same folder and the outputs record it as given.
+    """
+    with contextlib.chdir(root):
+        out.mkdir(parents=True, exist_ok=True)
+        with (out / "output.txt").open("w") as log, contextlib.redirect_stdout(log):
+            _train_and_evaluate(cell, flags, eval_seeds, out)
+        result = json.loads((out / "eval" / "eval.json").read_text())
     return {**asdict(cell), "summary": result["summary"]}
+
+
+def _train_and_evaluate(cell: Cell, flags: list[str], eval_seeds: int, out: Path) -> None:
+    run_script("train_qnorm", [*cell.train_flags(), *flags, "--out", str(out / "train")])
+    evaluation = ["--seeds", str(eval_seeds), "--out", str(out / "eval"), "--overwrite", "true"]
+    run_script("evaluate", [str(out / "train" / "model.pt"), *evaluation])
 
 
 def run_local(cells: list[Cell], flags: list[str], args: Args, out: Path) -> list[dict[str, Any]]:
     """Every cell in this process, one after the other."""
     rows = []
     for config in cells:
-        rows.append(run_cell(config, flags, args.eval_seeds, out / config.name))
+        rows.append(run_cell(config, flags, args.eval_seeds, out / config.name, Path.cwd()))
         print(f"done {config.name}")
     return rows
 
@@ -144,11 +155,11 @@ def run_ray(cells: list[Cell], flags: list[str], args: Args, out: Path) -> list[
     ray, owns_connection = connect(args.ray_address)
     task = ray.remote(num_cpus=1)(run_cell)
     rows: list[dict[str, Any] | None] = [None] * len(cells)
-    waiting, running = list(enumerate(cells)), {}
+    waiting, running, root = list(enumerate(cells)), {}, Path.cwd()
     while waiting or running:
         while waiting and len(running) < args.workers:
             index, config = waiting.pop(0)
-            running[task.remote(config, flags, args.eval_seeds, out / config.name)] = index
+            running[task.remote(config, flags, args.eval_seeds, out / config.name, root)] = index
         done, _ = ray.wait(list(running), num_returns=1)
         index = running.pop(done[0])
         rows[index] = ray.get(done[0])
@@ -190,7 +201,7 @@ def main(args: Args) -> None:
     print(f"{len(cells)} cells on the {args.backend} backend -> {out}")
     began = time.perf_counter()
     run = run_ray if args.backend == "ray" else run_local
-    rows = run(cells, flags, args, (out / "runs").resolve())  # workers may start elsewhere
+    rows = run(cells, flags, args, out / "runs")
     (out / "table.json").write_text(json.dumps(rows, indent=1) + "\n")
     lines = markdown(rows)
     (out / "table.md").write_text("\n".join(lines) + "\n")

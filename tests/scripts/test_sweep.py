@@ -31,9 +31,10 @@ def test_the_grid_runs_each_configuration_once():
 
 
 @pytest.mark.ray
-def test_ray_tasks_give_the_table_of_one_by_one_runs(tmp_path, ray_cluster):
-    sweep(*TINY, "--out", str(tmp_path / "local"))
-    sweep(*TINY, "--backend", "ray", "--ray-address", ray_cluster, "--out", str(tmp_path / "ray"))
+def test_ray_tasks_give_the_table_of_one_by_one_runs(tmp_path, ray_cluster, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # relative folders: Ray workers start in another directory
+    sweep(*TINY, "--out", "local")
+    sweep(*TINY, "--backend", "ray", "--ray-address", ray_cluster, "--out", "ray")
 
     local = json.loads((tmp_path / "local" / "table.json").read_text())
     assert [(row["q"], row["m"]) for row in local] == [(1.0, 3), (128.0, 3)]
@@ -41,6 +42,10 @@ def test_ray_tasks_give_the_table_of_one_by_one_runs(tmp_path, ray_cluster):
     table = (tmp_path / "ray" / "table.md").read_text()
     assert table == (tmp_path / "local" / "table.md").read_text()
     assert "| recall | 4 | q_R | 128 | 3 | 0 |" in table
+    for output in ("output.txt", "train/run.json", "eval/eval.json"):
+        recorded = (tmp_path / "ray" / "runs" / "recall4_q_R_q1_m3_s0" / output).read_text()
+        assert "ray/runs/recall4_q_R_q1_m3_s0" in recorded  # as given, not resolved
+        assert str(tmp_path) not in recorded
 
 
 def test_every_cell_gets_the_compile_flag():
