@@ -7,8 +7,9 @@
 Every cell of the grid is scripts/train_qnorm.py (threads 1, no progress bar), then
 scripts/evaluate.py on its model, in <out>/runs/<cell>/ (their output in output.txt). With
 --backend ray each cell is a Ray task of one CPU (at most --workers at once; every node needs
-this checkout at the same path; a cell whose worker dies is run again); with --backend local
-the cells run one after the other in this process. Both give the same table: one row per cell,
+this checkout and the working directory at the same paths, as each cell runs in the latter; a
+cell whose worker dies is run again); with --backend local the cells run one after the other
+in this process. Both give the same table: one row per cell,
 its configuration and its evaluation (success: average, 95th percentile, worst case over
 inputs; sampled and majority averages), as <out>/table.md and <out>/table.json. The ERM
 variants (E_*) ignore q, the r0 variants m: such cells are run once.
