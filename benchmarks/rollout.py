@@ -1,15 +1,18 @@
 """Env-steps per second of the batched rollout engine against the vmap path and a plain loop.
 
     python -m benchmarks.rollout [--popsize 300] [--seeds 10] [--attention softmax] [--threads 2]
+                                 [--checkpoint runs/evolve/checkpoint.pt]
 
-One generation of the paper-sized grid model (2 blocks, 4 heads, key 10, width 80) with
+One generation of the paper-sized grid model (2 blocks, 4 heads, key 10, width 80; or the
+model of an `evolve.py` checkpoint, its candidates drawn around the trained center) with
 popsize x 24 treasure cells x seeds episodes, played by the engine in lockstep with its fused
-`PopulationDecoder`, then with the previous decoder (`torch.vmap` of `SeededTransformer.step`
-over the stacked candidates), then by the obvious alternative: a Python loop over `gym.Env`
-episodes with the unbatched model decoding incrementally. All run in this process, back to
-back, on the same model. The engine's FLOP/s counts the matmul FLOPs (`FlopCounterMode`) of
-every token the decoder actually processed, at its position, against the matmul peak
-measured in the same run. Target: >= 50 % of the matmul peak.
+`PopulationDecoder`; then by the same engine with a slot per episode (no shared histories);
+then with the previous decoder (`torch.vmap` of `SeededTransformer.step` over the stacked
+candidates); then by the obvious alternative: a Python loop over `gym.Env` episodes with the
+unbatched model decoding incrementally. All run in this process, back to back, on the same
+model. The engine's FLOP/s counts the matmul FLOPs (`FlopCounterMode`) of every token the
+decoder actually processed, at its position, against the matmul peak measured in the same
+run. Target: >= 50 % of the matmul peak.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from torch.utils.flop_counter import FlopCounterMode
 import randgym  # noqa: F401
 from agents.evolution.decoder import PopulationDecoder, VmapDecoder, members_per_block
 from agents.evolution.engine import RolloutEngine
+from agents.evolution.run import Evolution
 from agents.models.population import flatten_parameters, unflatten_parameters
 from agents.models.transformer import SeededTransformer
 from agents.runs.runtime import keep_freed_memory
@@ -112,19 +116,26 @@ def main() -> None:
     parser.add_argument("--plain-seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-vmap", action="store_true", help="do not time the vmap decoder")
+    parser.add_argument("--checkpoint", help="an evolve.py checkpoint: its model and center")
     args = parser.parse_args()
     keep_freed_memory()
     if args.threads:
         torch.set_num_threads(args.threads)
     env = gym.make("RandAlg/GridExplore-v0").unwrapped
-    player, dynamics = GridPlayer(env, visited_map=False), env.dynamics
-    options = {"visited_map": False}
-    config = GridTask().model_config(player_options=options, attention=args.attention)
     generator = torch.Generator().manual_seed(0)
-    model = SeededTransformer(config, generator)
+    if args.checkpoint:
+        run, _ = Evolution.load(args.checkpoint)
+        model, player, center = run.engine.model, run.engine.player, run.es.center.float()
+        model.load_state_dict(unflatten_parameters(model, center), strict=False)  # plain loop
+    else:
+        player = GridPlayer(env, visited_map=False)
+        options = {"visited_map": False}
+        config = GridTask().model_config(player_options=options, attention=args.attention)
+        model = SeededTransformer(config, generator)
+        center = flatten_parameters(model)
+    config, dynamics = model.config, env.dynamics
     cells = env.generator.instances_from_indices(np.arange(env.generator.num_instances))
     seeds = model.sample_policy_seed(args.seeds, generator)
-    center = flatten_parameters(model)
     population = center + 0.03 * torch.randn(args.popsize, center.numel(), generator=generator)
     print(f"machine: {describe()}; load average {os.getloadavg()[0]:.2f}")
     print(
@@ -141,6 +152,15 @@ def main() -> None:
     )
     rate = steps / seconds
     print(f"engine, fused decoder {rate:12,.0f} env-steps/s ({seconds:.1f} s)")
+    alone_tally = Tally(tally.flops_at)
+    counting = partial(CountingDecoder, alone_tally)
+    alone = RolloutEngine(model, dynamics, player, share_histories=False, decoder=counting)
+    alone_returns, alone_seconds = timed_generation(alone, population, cells, seeds, alone_tally)
+    print(
+        f"engine, slot/episode  {steps / alone_seconds:12,.0f} env-steps/s ({alone_seconds:.1f} s, "
+        f"{alone_tally.tokens:,} decoded tokens): shared histories {alone_seconds / seconds:.2f}x "
+        f"faster, {100 * (alone_returns == returns).double().mean().item():.2f} % equal returns"
+    )
     if not args.skip_vmap:
         vmap = RolloutEngine(model, dynamics, player, decoder=VmapDecoder)
         old_returns, old_seconds = timed_generation(vmap, population, cells, seeds)

@@ -7,8 +7,8 @@ the weights are laid out once per generation (transposed, contiguous; each pre-L
 and shift folded into the linear map it feeds, so a LayerNorm is a plain normalisation).
 Softmax attention reads only the written prefix of its KV cache (P, H, T, ks, W); linear
 attention adds k v^T to its state (P, H, ks, ks, W) in place (the slots innermost). Slot s
-of a member runs policy seed s mod M; `keep` gathers the decoding state of the slots still
-playing.
+of a member starts with policy seed s mod M; `step` decodes the first W slots, and
+`copy_slots` copies decoding states between slots in place (the engine's `SlotSplit`).
 
 `VmapDecoder` decodes any model that has ``init_cache`` / ``step`` (a `MemoryProcessor` too):
 `torch.vmap` of the model's own ``step`` over the stacked candidates, several times slower.
@@ -149,7 +149,7 @@ class PopulationDecoder:
         return self.head.weight.shape[0]
 
     def start(self, policy_seeds: Tensor, n_instances: int) -> None:
-        """Empty caches for W = n_instances x M slots; slot i * M + m runs seed m.
+        """Empty caches for n_instances x M slots; slot i * M + m runs seed m.
 
         Args:
             policy_seeds: M seeds (M, seed_dim); a prefix seed token is consumed here.
@@ -172,12 +172,18 @@ class PopulationDecoder:
             return keys, torch.zeros_like(keys)
         return (like.new_zeros(members, heads, size, size, n_slots),)  # (P, H, ks, ks, W)
 
-    def keep(self, order: Tensor) -> None:
-        """Keeps slots `order` (P, W') int64 of every member's decoding state, in that order."""
-        self.caches = [tuple(gather_slots(t, order) for t in cache) for cache in self.caches]
+    def copy_slots(self, source: Tensor, target: Tensor) -> None:
+        """Copies slot source[p, f] onto target[p, f] (P, F) int64 of every member, in place.
+
+        No target may be a source; of a KV cache only the positions written are copied.
+        """
+        for cache in self.caches:
+            for state in cache:
+                written = state[:, :, : self.position] if self.softmax else state
+                copy_slots(written, source, target)
 
     def step(self, tokens: Tensor) -> Tensor:
-        """Feeds one token per slot: tokens (P, W, input_dim) -> logits (P, W, output_dim)."""
+        """Feeds a token to each of the first W slots: (P, W, input_dim) -> logits (P, W, out)."""
         if self.position >= self.length:
             raise ValueError(f"step at position {self.position}: beyond {self.length} positions")
         chunk = members_per_block(self.config, tokens.shape[1], self.position)
@@ -201,8 +207,9 @@ class PopulationDecoder:
         if self.pos is not None:
             table = self.pos if self.pos.dim() == 2 else self.pos[members]
             h += table[..., self.position, :].unsqueeze(-2)  # (width,) or (c, 1, width)
+        n_slots = h.shape[1]
         for block, cache in zip(self.blocks, self.caches, strict=True):
-            block, cache = block.rows(members), tuple(t[members] for t in cache)
+            block, cache = block.rows(members), tuple(t[members, ..., :n_slots] for t in cache)
             out = self._attend(block.qkv.columns(self._norm(h)), cache)  # (c, H * ks, W)
             block.proj.add_to(h, out.mT)
             if block.fc is not None:
@@ -269,14 +276,22 @@ class VmapDecoder:
         self.cache = DecodeCache(cache.policy_seed[:, :1], layers, cache.position)
 
     def step(self, tokens: Tensor) -> Tensor:
-        """Feeds one token per slot: tokens (P, W, input_dim) -> logits (P, W, output_dim)."""
-        logits, self.cache = self._step(self.weights, tokens.unsqueeze(2), self.cache)
+        """Feeds a token to each of the first W slots: (P, W, input_dim) -> logits (P, W, out)."""
+        n_slots, cache = tokens.shape[1], self.cache
+        layers = tuple(tuple(t[:, :n_slots] for t in layer) for layer in cache.layers)
+        stepped = DecodeCache(cache.policy_seed, layers, cache.position)
+        logits, stepped = self._step(self.weights, tokens.unsqueeze(2), stepped)
+        for layer, new in zip(cache.layers, stepped.layers, strict=True):
+            for state, value in zip(layer, new, strict=True):
+                state[:, :n_slots] = value
+        self.cache = DecodeCache(cache.policy_seed, cache.layers, stepped.position)
         return logits.squeeze(2)
 
-    def keep(self, order: Tensor) -> None:
-        """Keeps slots `order` (P, W') int64 of every member's decoding state, in that order."""
-        layers = tuple(tuple(gather_slots(t, order, dim=1) for t in c) for c in self.cache.layers)
-        self.cache = DecodeCache(self.cache.policy_seed, layers, self.cache.position)
+    def copy_slots(self, source: Tensor, target: Tensor) -> None:
+        """Copies slot source[p, f] onto target[p, f] (P, F) int64 of every member, in place."""
+        for layer in self.cache.layers:
+            for state in layer:
+                copy_slots(state, source, target, dim=1)
 
 
 def _softmax_attention(q: Tensor, keys: Tensor, values: Tensor) -> Tensor:
@@ -296,6 +311,15 @@ def _repeat_slots(t: Tensor, n_instances: int) -> Tensor:
     """(..., M) -> (..., I * M): slot i * M + m is a copy of slot m."""
     repeated = t.unsqueeze(-2).expand(*t.shape[:-1], n_instances, t.shape[-1])
     return repeated.flatten(-2).contiguous()  # a copy even where flatten gives a view
+
+
+def copy_slots(state: Tensor, source: Tensor, target: Tensor, dim: int = -1) -> None:
+    """Copies slots `source` onto `target` (P, F) of a decoding state (P, ...), in place."""
+    dim = dim % state.dim()
+    shape = [target.shape[0]] + [1] * (state.dim() - 1)
+    shape[dim] = target.shape[1]
+    index = target.view(shape).expand(*state.shape[:dim], target.shape[1], *state.shape[dim + 1 :])
+    state.scatter_(dim, index, gather_slots(state, source, dim))
 
 
 def gather_slots(t: Tensor, order: Tensor, dim: int = -1) -> Tensor:

@@ -10,15 +10,15 @@ One-shot envs (recall, coloring) are one step: every candidate reads each instan
 token sequence under every seed in one forward pass (`torch.vmap` of the model's forward).
 Sequential envs (the grid world) are decoded incrementally by a `PopulationDecoder` (batched
 GEMMs over all candidates; a KV cache for softmax attention, the recurrent state for linear
-attention) so that a step costs O(context); finished episodes stop costing compute: each
-member's episodes sit in W "slots", and when every member has at most `compact_below` x W
-unfinished episodes, the slots are compacted (the decoding caches gathered) to the largest
-number still running, so a generation costs about the steps actually played. A
+attention) so that a step costs O(context). Each member decodes W "slots", one per distinct
+history: episodes whose tokens so far are equal share a slot, and finished episodes leave
+theirs (`SlotSplit`), so a generation costs the distinct histories actually played. A
 `MemoryProcessor`, which the fused decoder does not run, is decoded by a `VmapDecoder`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -94,13 +94,13 @@ class Decoder(Protocol):
     """Incremental decoding of P candidates x W slots (see `PopulationDecoder`)."""
 
     def start(self, policy_seeds: Tensor, n_instances: int) -> None:
-        """Empty caches for W = n_instances x M slots; slot i * M + m runs seed m."""
+        """Empty caches for n_instances x M slots; slot i * M + m runs seed m."""
 
     def step(self, tokens: Tensor) -> Tensor:
-        """Feeds one token per slot: tokens (P, W, input_dim) -> logits (P, W, output_dim)."""
+        """Feeds a token to each of the first W slots: (P, W, input_dim) -> logits (P, W, out)."""
 
-    def keep(self, order: Tensor) -> None:
-        """Keeps slots `order` (P, W') of every member's decoding state."""
+    def copy_slots(self, source: Tensor, target: Tensor) -> None:
+        """Copies slot source[p, f] onto target[p, f] (P, F) of every member, in place."""
 
 
 class RolloutEngine:
@@ -110,8 +110,9 @@ class RolloutEngine:
         model: The architecture (its own weights are ignored; candidates bring theirs).
         dynamics: The env's batched rules.
         player: How the model plays them; its sizes must match the model's.
-        compact_below: Compact the slots (sequential envs) when every member runs at most
-            this share of them.
+        share_histories: Decode the episodes of a member with equal histories once
+            (sequential envs; False: a slot per episode, the same returns).
+        compact_below: Step fewer slots when every member uses at most this share of them.
         decoder: Builds the sequential decoder from (model, stacked weights, tokens per
             episode); by default the fused `PopulationDecoder`, or a `VmapDecoder` for a
             `MemoryProcessor`.
@@ -122,6 +123,7 @@ class RolloutEngine:
         model: SeededTransformer,
         dynamics: Dynamics,
         player: Player,
+        share_histories: bool = True,
         compact_below: float = 0.75,
         decoder: Callable[[SeededTransformer, dict[str, Tensor], int], Decoder] | None = None,
     ) -> None:
@@ -142,7 +144,8 @@ class RolloutEngine:
         if decoder is None:  # the fused decoder runs the plain transformer only
             decoder = VmapDecoder if isinstance(model, MemoryProcessor) else PopulationDecoder
         self.model, self.dynamics, self.player = model, dynamics, player
-        self.compact_below, self.decoder = compact_below, decoder
+        self.share_histories, self.compact_below = share_histories, compact_below
+        self.decoder = decoder
         self._forward = torch.vmap(self._forward_one, in_dims=(0, None, None, None))
 
     def _forward_one(self, params, tokens: Tensor, policy_seeds: Tensor, mask: Tensor | None):
@@ -201,39 +204,153 @@ class RolloutEngine:
         return result.reward, trace
 
     def _play_sequential(self, weights, start, policy_seeds: Tensor, shape, record: bool):
-        """Decodes every episode a token per step, compacting slots as episodes finish."""
+        """Decodes every distinct history a token per step (see `SlotSplit`)."""
         n_members, n_instances, n_seeds = shape
         decoder = self.decoder(self.model, weights, self.player.length)
-        decoder.start(policy_seeds, n_instances)
+        decoder.start(policy_seeds, n_instances)  # slot i * M + m runs seed m
         state = batch_index(start, _episode_rows(shape))  # (P*I*M, ...)
-        n_slots = n_instances * n_seeds
-        slots = np.tile(np.arange(n_slots), (n_members, 1))  # (P, W): episode of each slot
-        offsets = np.arange(n_members)[:, None] * n_slots  # (P, 1): first episode of a member
+        member = np.repeat(np.arange(n_members), n_instances * n_seeds)  # of each episode
+        if self.share_histories:  # at first every instance under seed m is in slot m
+            slot, width = np.tile(np.arange(n_seeds), n_members * n_instances), n_seeds
+        else:  # episode (i, m) in slot i * M + m
+            width = n_instances * n_seeds
+            slot = np.tile(np.arange(width), n_members)
         returns = np.zeros(len(state.done))
         trace = _Trace() if record else None
         while True:
-            rows = (offsets + slots).reshape(-1)  # (P*W,) episodes in the slots
-            active = ~state.done[rows]
-            if not active.any():
+            rows = np.flatnonzero(~state.done)  # the episodes still playing
+            if not len(rows):
                 break
-            need = active.reshape(slots.shape).sum(axis=1).max()
-            if need <= self.compact_below * slots.shape[1]:
-                order = np.argsort(~active.reshape(slots.shape), axis=1, kind="stable")[:, :need]
-                slots = np.take_along_axis(slots, order, axis=1)
-                decoder.keep(torch.from_numpy(order))
-                rows = (offsets + slots).reshape(-1)
             playing = batch_index(state, rows)
             tokens = self.player.tokens(self.dynamics.observe(playing), policy_seeds.dtype)
-            logits = decoder.step(tokens.view(*slots.shape, -1))  # (P, W, output_dim)
-            actions = self.player.actions(logits.flatten(0, 1))  # (P*W, ...)
+            keys = tokens if self.share_histories else rows  # rows: every episode apart
+            split = SlotSplit(member[rows], slot[rows], keys, width, n_members, self.compact_below)
+            if split.copies is not None:
+                decoder.copy_slots(*(torch.from_numpy(part) for part in split.copies))
+            slot[rows], width = split.slots, split.width
+            logits = decoder.step(split.slot_tokens(tokens))  # (P, W, output_dim)
+            actions = self.player.actions(logits[member[rows], split.slots])  # (n, ...)
             result = self.dynamics.step(playing, actions)
             after = batch_copy(state)
             batch_assign(after, rows, result.state)
             if trace is not None:
                 trace.record(self.player.trace(state, after, rows, result.info))
             state = after
-            returns[rows] += result.reward  # finished (possibly repeated) slots add 0
+            returns[rows] += result.reward
         return returns, trace
+
+
+class SlotSplit:
+    """Which decoding slot each playing episode feeds its next token into.
+
+    Episodes of one member whose tokens so far are equal have the same decoding state, so
+    they share a slot (a grid treasure not yet found looks the same in every instance, so the
+    search phase of all I instances is decoded once per member and seed). Each step a slot
+    splits where its episodes' new tokens differ: the first history keeps the slot, the others
+    take copies of it in free slots, and a slot whose episodes all finished is free. The
+    decoder steps the first W slots of every member, W the most histories any member has;
+    when every member uses at most `compact_below` of them, the histories beyond the new W
+    move into free slots below it. All of it is one batch of slot copies (`copies`), so a
+    generation costs about the distinct histories, not the episodes, and an episode's logits
+    are still those of its own history.
+
+    Args:
+        members: The member (n,) of each playing episode.
+        slots: Its slot before this step (n,): equal slots mean equal histories so far.
+        keys: What tells its history apart from now on: the new tokens (n, input_dim), or
+            anything unique per episode to give each its own slot.
+        width: W, the slots stepped before this step.
+        n_members: P.
+        compact_below: Shrink W when every member uses at most this share of it.
+    """
+
+    def __init__(
+        self,
+        members: np.ndarray,
+        slots: np.ndarray,
+        keys: Tensor | np.ndarray,
+        width: int,
+        n_members: int,
+        compact_below: float,
+    ) -> None:
+        first, inverse = _unique_rows(members, slots, np.asarray(keys).reshape(len(members), -1))
+        owner, parent = members[first], slots[first]  # sorted by member, then old slot
+        kept = np.ones(len(first), dtype=bool)  # the first history of a slot keeps it
+        kept[1:] = (owner[1:] != owner[:-1]) | (parent[1:] != parent[:-1])
+        need = int(np.bincount(owner).max())
+        self.width = need if need > width or need <= compact_below * width else width
+        stays = kept & (parent < self.width)
+        used = np.zeros((n_members, self.width), dtype=bool)
+        used[owner[stays], parent[stays]] = True
+        free = np.argsort(used, axis=1, kind="stable")  # each member's free slots first
+        movers = np.flatnonzero(~stays)  # forks, and histories beyond the new width
+        new = parent.copy()
+        new[movers] = free[owner[movers], _rank_within(owner[movers])]
+        self.copies = (
+            _padded_pairs(owner[movers], parent[movers], new[movers], n_members)
+            if len(movers)
+            else None
+        )  # (source, target) slots (P, F): targets are free slots, never a source
+        self.slots = new[inverse]  # (n,) the new slot of every playing episode
+        self.n_members = n_members
+        self._owner, self._new, self._first = owner, new, first
+
+    def slot_tokens(self, tokens: Tensor) -> Tensor:
+        """The token (P, W, input_dim) of every slot (zeros in unused slots)."""
+        out = tokens.new_zeros(self.n_members, self.width, tokens.shape[1])
+        out[self._owner, self._new] = tokens[self._first]
+        return out
+
+
+def _unique_rows(members: np.ndarray, slots: np.ndarray, keys: np.ndarray):
+    """First row and inverse of each distinct (member, slot, key), sorted by member and slot.
+
+    Keys are told apart by a random projection, checked exactly (by their bytes if two
+    distinct keys ever project alike).
+    """
+    group = members * (int(slots.max()) + 1) + slots
+    projection = keys.astype(np.float64) @ _projection(keys.shape[1])
+    order = np.lexsort((projection, group))
+    starts = np.r_[True, (np.diff(group[order]) != 0) | (np.diff(projection[order]) != 0)]
+    first = order[starts]
+    inverse = np.empty(len(order), dtype=np.int64)
+    inverse[order] = np.cumsum(starts) - 1
+    if np.array_equal(keys, keys[first[inverse]]):
+        return first, inverse
+    return _unique_bytes(members, slots, keys)
+
+
+@functools.cache
+def _projection(size: int) -> np.ndarray:
+    """A fixed random direction (size,) that tells token vectors apart."""
+    return np.random.default_rng(size).standard_normal(size)
+
+
+def _unique_bytes(members: np.ndarray, slots: np.ndarray, keys: np.ndarray):
+    """`_unique_rows` by the rows' bytes: slower, and exact however the keys project."""
+    ids = np.stack([members, slots], axis=1).astype(">i8")  # big-endian: bytes sort as ints
+    rows = np.concatenate([ids.view(np.uint8), np.ascontiguousarray(keys).view(np.uint8)], axis=1)
+    rows = np.ascontiguousarray(rows).view(np.dtype((np.void, rows.shape[1]))).ravel()
+    _, first, inverse = np.unique(rows, return_index=True, return_inverse=True)
+    return first, inverse.ravel()
+
+
+def _rank_within(groups: np.ndarray) -> np.ndarray:
+    """The rank 0, 1, ... of each element among the equal ones of a sorted array."""
+    starts = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1]])
+    return np.arange(len(groups)) - np.repeat(starts, np.diff(np.r_[starts, len(groups)]))
+
+
+def _padded_pairs(owner, source, target, n_members: int) -> tuple[np.ndarray, np.ndarray]:
+    """Copies (P, F) of slot `source` onto `target` per member, padded by repeating one."""
+    rank = _rank_within(owner)
+    src = np.zeros((n_members, int(rank.max()) + 1), dtype=np.int64)
+    dst = np.zeros_like(src)
+    first = rank == 0  # pad every member with its first copy (or slot 0 onto itself)
+    src[owner[first]] = source[first, None]
+    dst[owner[first]] = target[first, None]
+    src[owner, rank], dst[owner, rank] = source, target
+    return src, dst
 
 
 class _Trace:

@@ -58,23 +58,26 @@ def test_decoder_steps_equal_each_members_step(variant, block_state, monkeypatch
 
 
 @pytest.mark.parametrize("attention", ["softmax", "linear"])
-def test_keep_gathers_the_slots_of_each_member(attention):
+def test_copied_slots_decode_as_their_sources_and_the_first_w_slots_step_alone(attention):
     variant = {**VARIANTS[0], "attention": attention, "seed_mode": "prefix_normal"}
     config = TransformerConfig(**BASE, **variant, seed_dim=4)
     model, params = members(config)
     seeds = model.sample_policy_seed(N_SEEDS, torch.Generator().manual_seed(2))
     tokens = torch.randn(3, N_MEMBERS, N_INSTANCES * N_SEEDS, config.input_dim).double()
     weights = unflatten_parameters(model, params)
-    whole, kept = (PopulationDecoder(model, weights, 3) for _ in range(2))
-    for decoder in (whole, kept):
+    whole, copied = (PopulationDecoder(model, weights, 3) for _ in range(2))
+    for decoder in (whole, copied):
         decoder.start(seeds, N_INSTANCES)
         decoder.step(tokens[0])
-    order = torch.tensor([[3, 0], [1, 2], [2, 2]])  # (P, W'=2): any slots, in any order
-    kept.keep(order)
+    source = torch.tensor([[3, 3], [0, 0], [2, 1]])  # (P, F): a repeated pair pads a member
+    target = torch.tensor([[0, 0], [2, 2], [0, 3]])
+    copied.copy_slots(source, target)
+    origin = torch.arange(4).repeat(N_MEMBERS, 1).scatter(1, target, source)  # (P, 4)
     for token in tokens[1:]:
-        expected = whole.step(token)
-        got = kept.step(torch.take_along_dim(token, order[..., None], dim=1))
-        torch.testing.assert_close(got, torch.take_along_dim(expected, order[..., None], dim=1))
+        expected = whole.step(token)  # slots of `copied` decode as their origins in `whole`
+        got = copied.step(torch.take_along_dim(token, origin[..., None], dim=1)[:, :3])
+        want = torch.take_along_dim(expected, origin[..., None], dim=1)[:, :3]
+        torch.testing.assert_close(got, want)
 
 
 def test_decoder_refuses_what_it_cannot_decode():

@@ -10,7 +10,7 @@ import torch
 import randgym  # noqa: F401
 from agents.evolution import engine as engine_module
 from agents.evolution.decoder import PopulationDecoder, VmapDecoder
-from agents.evolution.engine import RolloutEngine
+from agents.evolution.engine import RolloutEngine, SlotSplit
 from agents.evolution.run import Evolution, EvolveConfig
 from agents.models.memory import MemoryProcessor, build_model
 from agents.models.population import flatten_parameters, unflatten_parameters
@@ -199,17 +199,30 @@ def test_engine_refuses_a_model_that_cannot_play():
         RolloutEngine(recall, GRID.dynamics, ColoringPlayer(coloring))
 
 
-def test_compaction_keeps_the_returns():
+@pytest.mark.parametrize("attention", ["softmax", "linear"])
+def test_shared_histories_keep_the_returns_and_decode_fewer_slots(attention, monkeypatch):
     player = GridPlayer(GRID, visited_map=False)
-    model = tiny_model("softmax", player)
+    model = tiny_model(attention, player)
     params = population(model, 4, 2.0)
     seeds = model.sample_policy_seed(3, torch.Generator().manual_seed(4))
     cells = np.array([(c % 5, c // 5) for c in range(1, 25)])
-    never = RolloutEngine(model, GRID.dynamics, player, compact_below=0.0)
-    often = RolloutEngine(model, GRID.dynamics, player, compact_below=1.0)
-    torch.testing.assert_close(
-        often.play(params, cells, seeds).returns, never.play(params, cells, seeds).returns
-    )
+    widths = []
+    step = PopulationDecoder.step
+
+    def counted(self, tokens):
+        widths.append(tokens.shape[1])
+        return step(self, tokens)
+
+    monkeypatch.setattr(PopulationDecoder, "step", counted)
+    shared = RolloutEngine(model, GRID.dynamics, player).play(params, cells, seeds, record=True)
+    shared_widths, widths[:] = widths[:], []
+    alone = RolloutEngine(model, GRID.dynamics, player, share_histories=False)
+    single = alone.play(params, cells, seeds, record=True)
+    torch.testing.assert_close(shared.returns, single.returns, rtol=0, atol=0)
+    np.testing.assert_array_equal(shared.positions, single.positions)
+    assert shared_widths[0] == 3 and widths[0] == 24 * 3  # one slot per seed, or per episode
+    assert sum(shared_widths) < sum(widths) / 2
+    assert shared.returns.unique().numel() > 1
 
 
 def test_a_memory_model_evolves_on_the_grid():
@@ -225,3 +238,44 @@ def test_a_memory_model_evolves_on_the_grid():
         metrics = run.step()
     assert all(np.isfinite(value) for value in metrics.values())
     assert not torch.equal(run.es.center, start)
+
+
+def split_of(members, slots, keys, width, n_members, compact_below=0.0) -> SlotSplit:
+    keys = np.asarray(keys, dtype=np.float32)[:, None]
+    return SlotSplit(np.array(members), np.array(slots), keys, width, n_members, compact_below)
+
+
+def test_a_slot_splits_where_the_tokens_differ_and_forks_take_free_slots():
+    # member 0: slot 0 reads tokens 5 and 7 (a fork), slot 1 reads 5; member 1: one history
+    split = split_of([0, 0, 0, 1, 1], [0, 0, 1, 0, 0], [5, 7, 5, 3, 3], width=2, n_members=3)
+    assert split.width == 3  # the fork grows W
+    assert split.slots.tolist() == [0, 2, 1, 0, 0]
+    source, target = split.copies
+    assert source[0].tolist() == [0] and target[0].tolist() == [2]
+    assert (source[1:] == target[1:]).all()  # members without forks copy a slot onto itself
+    tokens = torch.tensor([[5.0], [7.0], [5.0], [3.0], [3.0]])
+    slot_tokens = split.slot_tokens(tokens)  # member 2 plays no more: zeros
+    assert slot_tokens.shape == (3, 3, 1)
+    assert slot_tokens[0, :, 0].tolist() == [5, 5, 7] and slot_tokens[1, 0, 0] == 3
+
+
+def test_a_fork_reuses_a_finished_slot_and_nothing_moves_without_a_split():
+    split = split_of([0, 0, 0], [1, 1, 2], [4, 6, 4], width=3, n_members=1)
+    assert split.width == 3 and split.slots.tolist() == [1, 0, 2]  # slot 0 had finished
+    assert split.copies[0].tolist() == [[1]] and split.copies[1].tolist() == [[0]]
+    still = split_of([0, 0], [1, 2], [4, 4], width=3, n_members=1)
+    assert still.copies is None and still.slots.tolist() == [1, 2] and still.width == 3
+
+
+def test_few_histories_move_into_the_first_slots():
+    split = split_of([0, 1, 1], [3, 0, 2], [1, 1, 1], width=4, n_members=2, compact_below=0.75)
+    assert split.width == 2
+    assert split.slots.tolist() == [0, 0, 1]
+    source, target = split.copies
+    assert (source[0, 0], target[0, 0]) == (3, 0) and (source[1, 0], target[1, 0]) == (2, 1)
+
+
+def test_keys_that_project_alike_are_still_told_apart(monkeypatch):
+    monkeypatch.setattr(engine_module, "_projection", lambda size: np.zeros(size))
+    split = split_of([0, 0, 0], [0, 0, 0], [5, 7, 5], width=1, n_members=1)
+    assert split.width == 2 and split.slots.tolist() in ([0, 1, 0], [1, 0, 1])
