@@ -316,15 +316,7 @@ def _repeat_slots(t: Tensor, n_instances: int) -> Tensor:
 def copy_slots(state: Tensor, source: Tensor, target: Tensor, dim: int = -1) -> None:
     """Copies slots `source` onto `target` (P, F) of a decoding state (P, ...), in place."""
     dim = dim % state.dim()
-    shape = [target.shape[0]] + [1] * (state.dim() - 1)
-    shape[dim] = target.shape[1]
-    index = target.view(shape).expand(*state.shape[:dim], target.shape[1], *state.shape[dim + 1 :])
-    state.scatter_(dim, index, gather_slots(state, source, dim))
-
-
-def gather_slots(t: Tensor, order: Tensor, dim: int = -1) -> Tensor:
-    """Slots `order` (P, W') of a decoding state (P, ...) whose slots are dimension `dim`."""
-    dim = dim % t.dim()
-    shape = [order.shape[0]] + [1] * (t.dim() - 1)
-    shape[dim] = order.shape[1]
-    return torch.take_along_dim(t, order.view(shape), dim=dim)
+    shape, size = [len(source)] + [1] * (state.dim() - 1), list(state.shape)
+    shape[dim] = size[dim] = source.shape[1]
+    values = state.gather(dim, source.view(shape).expand(size))
+    state.scatter_(dim, target.view(shape).expand(size), values)

@@ -205,6 +205,8 @@ def fitness_from_returns(returns: Tensor, q: float, max_return: float = 0.0) -> 
     It is `max_return` minus the q-norm over instances of the seed-averaged loss
     `max_return - return` (q = inf: the worst instance's mean return; q = 1: the mean return).
     """
+    if not len(returns):  # no candidates (vmap cannot map over none)
+        return returns.new_empty(0)
     losses = max_return - returns
     return max_return - torch.vmap(q_norm, in_dims=(0, None))(losses, q)
 

@@ -52,6 +52,11 @@ def test_fitness_is_minus_the_q_norm_of_mean_steps():
     torch.testing.assert_close(two, expected)
 
 
+@pytest.mark.parametrize("q", [1.0, 8.0, math.inf])
+def test_no_candidates_have_no_fitness(q):
+    assert fitness_from_returns(torch.zeros(0, 3, 2), q).shape == (0,)
+
+
 def test_fitness_of_0_1_rewards_is_in_return_units():
     returns = torch.tensor([[[1.0, 0.0], [1.0, 1.0]], [[0.0, 0.0], [1.0, 1.0]]])  # (2, 2, 2)
     # losses 1 - return: seed-averaged 0.5, 0 and 1, 0
