@@ -77,6 +77,14 @@ def test_grid_engine_equals_single_env_play(attention, visited_map, mlp_and_norm
     grid_engine_equals_single_env_play(engine)
 
 
+@pytest.mark.parametrize("attention", ["softmax", "linear"])
+def test_grid_engine_with_the_vmap_decoder_equals_single_env_play(attention):
+    player = GridPlayer(GRID)
+    model = tiny_model(attention, player)
+    engine = RolloutEngine(model, GRID.dynamics, player, decoder=VmapDecoder)
+    grid_engine_equals_single_env_play(engine)
+
+
 @pytest.mark.parametrize(("attention", "rounds"), [("softmax", 2), ("linear", 3)])
 def test_grid_engine_with_a_memory_equals_single_env_play(attention, rounds):
     player = GridPlayer(GRID)
