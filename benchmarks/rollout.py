@@ -116,7 +116,9 @@ def main() -> None:
     parser.add_argument("--plain-seconds", type=float, default=10.0)
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--skip-vmap", action="store_true", help="do not time the vmap decoder")
-    parser.add_argument("--checkpoint", help="an evolve.py checkpoint: its model and center")
+    parser.add_argument(
+        "--checkpoint", help="an evolve.py checkpoint: its model (not --attention) and center"
+    )
     args = parser.parse_args()
     keep_freed_memory()
     if args.threads:
@@ -126,7 +128,8 @@ def main() -> None:
     if args.checkpoint:
         run, _ = Evolution.load(args.checkpoint)
         model, player, center = run.engine.model, run.engine.player, run.es.center.float()
-        model.load_state_dict(unflatten_parameters(model, center), strict=False)  # plain loop
+        # the plain loop plays the model's own weights (its buffers stay as they are)
+        model.load_state_dict(unflatten_parameters(model, center), strict=False)
     else:
         player = GridPlayer(env, visited_map=False)
         options = {"visited_map": False}
