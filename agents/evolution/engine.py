@@ -221,15 +221,15 @@ class RolloutEngine:
             rows = np.flatnonzero(~state.done)  # the episodes still playing
             if not len(rows):
                 break
-            playing = batch_index(state, rows)
+            playing, members = batch_index(state, rows), member[rows]
             tokens = self.player.tokens(self.dynamics.observe(playing), policy_seeds.dtype)
             keys = tokens if self.share_histories else rows  # rows: every episode apart
-            split = SlotSplit(member[rows], slot[rows], keys, width, n_members, self.compact_below)
+            split = SlotSplit(members, slot[rows], keys, width, n_members, self.compact_below)
             if split.copies is not None:
                 decoder.copy_slots(*(torch.from_numpy(part) for part in split.copies))
             slot[rows], width = split.slots, split.width
             logits = decoder.step(split.slot_tokens(tokens))  # (P, W, output_dim)
-            actions = self.player.actions(logits[member[rows], split.slots])  # (n, ...)
+            actions = self.player.actions(logits[members, split.slots])  # (n, ...)
             result = self.dynamics.step(playing, actions)
             after = batch_copy(state)
             batch_assign(after, rows, result.state)
