@@ -31,7 +31,7 @@ from agents.metrics import MAJORITY
 from agents.reports.tables import cell, markdown_table
 from agents.runs.cli import flag, parse
 from agents.runs.folder import default_run_dir
-from agents.supervised.trainer import VARIANTS
+from agents.supervised.trainer import VARIANTS, run_name
 from agents.tasks import supervised_tasks
 
 SCRIPTS = Path(__file__).resolve().parent
@@ -80,9 +80,7 @@ class Cell:
     @property
     def name(self) -> str:
         """A folder name, e.g. ``recall4_q_R_q8_m30_s0``."""
-        q = "" if self.q is None else f"_q{self.q:g}"
-        m = "" if self.m is None else f"_m{self.m}"
-        return f"{self.task}{self.n}_{self.variant}{q}{m}_s{self.seed}"
+        return run_name(self.task, self.n, self.variant, self.q, self.m, self.seed)
 
     def train_flags(self) -> list[str]:
         """This cell's flags of scripts/train_qnorm.py."""

@@ -42,7 +42,7 @@ from agents.runs.interrupt import StopRequest
 from agents.runs.logger import RunLogger
 from agents.supervised.idea_loss import DEFAULT_TEMPERATURE
 from agents.supervised.idea_training import IdeaConfig, IdeaTrainer
-from agents.supervised.trainer import VARIANTS, Diverged, TrainConfig, Trainer
+from agents.supervised.trainer import VARIANTS, Diverged, TrainConfig, Trainer, run_name
 from agents.tasks import SupervisedTask, make_task, supervised_tasks, task_class
 
 SCRIPT = "train_qnorm"
@@ -179,15 +179,14 @@ def save(path: Path, trainer: Trainer, task: SupervisedTask, args: Args, seconds
     save_model(path, trainer.model, metadata, tensors)
 
 
-def run_name(task: SupervisedTask, trainer: Trainer, args: Args) -> str:
+def default_name(task: SupervisedTask, trainer: Trainer, args: Args) -> str:
     """The default folder name, e.g. ``recall15_q_R_q100_m30_s0``, ``..._m30_T4_w0.1_s0``."""
     config, model = trainer.config, trainer.model.config
-    q = f"_q{config.effective_q:g}" if config.variant.startswith("q") else ""
-    m = "" if config.fixed_seed else f"_m{config.n_seeds}"
     memory = f"_T{model.memory_rounds}" if isinstance(model, MemoryConfig) else ""
     memory += "" if args.read_memory else "_noread"
     memory += f"_w{args.idea_loss_weight:g}" if args.idea_loss_weight else ""
-    return f"{task.name}{task.size}_{config.variant}{q}{m}{memory}_s{args.seed}"
+    parts = (task.name, task.size, config.variant, config.q, config.n_seeds, args.seed)
+    return run_name(*parts, memory)
 
 
 def main(args: Args) -> None:
@@ -200,7 +199,7 @@ def main(args: Args) -> None:
     task = make_task(args.task, **sizes)
     trainer = make_trainer(args, task)
     if folder is None:
-        name = run_name(task, trainer, args)
+        name = default_name(task, trainer, args)
         out = Path(args.out or default_run_dir(name, "runs/qnorm"))
         folder = RunFolder.create(out, SCRIPT, dataclasses.asdict(args), overwrite=args.overwrite)
     with folder:

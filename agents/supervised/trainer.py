@@ -38,6 +38,19 @@ from agents.tasks import SupervisedTask
 VARIANTS = ("E_r0", "q_r0", "E_R", "q_R")
 
 
+def run_name(
+    task: str, size: int, variant: str, q: float | None, n_seeds: int | None, seed: int,
+    suffix: str = "",
+) -> str:  # fmt: skip
+    """A run's folder name, e.g. ``recall15_q_R_q100_m30_s0``; ``suffix`` goes before the seed.
+
+    q appears for the q-norm variants only, m for the random-seed ones only.
+    """
+    q_part = f"_q{q:g}" if variant.startswith("q") else ""
+    m_part = "" if variant.endswith("r0") else f"_m{n_seeds}"
+    return f"{task}{size}_{variant}{q_part}{m_part}{suffix}_s{seed}"
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyperparameters of q-norm training (validated on construction)."""

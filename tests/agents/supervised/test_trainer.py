@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from agents.models.transformer import SeededTransformer
-from agents.supervised.trainer import VARIANTS, Diverged, TrainConfig, Trainer, lr_factor
+from agents.supervised.trainer import (
+    VARIANTS,
+    Diverged,
+    TrainConfig,
+    Trainer,
+    lr_factor,
+    run_name,
+)
 from agents.tasks import ColoringTask, RecallTask
 
 TINY = {"batch_size": 32, "n_seeds": 4, "warmup": 5, "lr": 1e-2, "lr_end": 1e-3}
@@ -200,3 +207,16 @@ def test_a_non_finite_gradient_norm_stops_training_before_the_update():
     with pytest.raises(Diverged, match="step 3: the gradient norm is nan"):
         trainer.step()
     assert_nothing_changed(trainer, *before)
+
+
+@pytest.mark.parametrize(
+    ("variant", "expected"),
+    [
+        ("q_R", "recall15_q_R_q100_m30_T4_s2"),
+        ("E_R", "recall15_E_R_m30_T4_s2"),
+        ("q_r0", "recall15_q_r0_q100_T4_s2"),
+        ("E_r0", "recall15_E_r0_T4_s2"),
+    ],
+)
+def test_run_name_names_q_for_q_variants_and_m_for_random_seed_ones(variant, expected):
+    assert run_name("recall", 15, variant, 100.0, 30, 2, "_T4") == expected
