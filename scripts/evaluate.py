@@ -85,6 +85,7 @@ def main(args: Args) -> None:
         "task": task.spec,
         "train": metadata["train"],
         "model": metadata["model"],
+        "train_seed": metadata.get("seed"),
         "n_instances": n_instances,
         "n_seeds": policy_seed.shape[0],
         "eval_seed": args.eval_seed,

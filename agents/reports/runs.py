@@ -4,13 +4,15 @@ A run is a folder with ``run.json`` (``agents.runs.folder``) written by ``script
 (its ``evaluation.json`` and ``log.csv``), ``scripts/sb3_baseline.py`` (``evaluation.json``,
 ``progress.csv``) or ``scripts/train_qnorm.py`` (``log.csv``, and ``eval.json`` once
 ``scripts/evaluate.py`` has been run with ``--out`` the run folder). A folder holding only an
-``eval.json`` of ``scripts/evaluate.py`` is a q-norm run whose training seed is unknown.
+``eval.json`` of ``scripts/evaluate.py`` is a q-norm run too, with the training seed that the
+evaluation records (unknown in evaluations written before it was recorded).
 Runs that cannot be read are skipped with a warning that names the file.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 from collections.abc import Callable
@@ -19,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from agents.evolution.run import with_q_schedule
+from agents.models.memory import model_config
+from agents.supervised.trainer import TrainConfig
 from agents.tasks import task_for_env
 
 Rows = dict[str, dict[str, float]]  # summaries (average, p95, worst) by agent
@@ -112,7 +116,8 @@ def read_run(folder: Path) -> Run:
         ValueError: Naming the file, if a file of the run is missing or corrupt.
     """
     if not (folder / "run.json").exists():
-        return _evaluate_run(folder, read_json(folder / "eval.json"), seed=None, config=None)
+        evaluation = read_json(folder / "eval.json")
+        return _evaluate_run(folder, evaluation, evaluation.get("train_seed"), config=None)
     info = read_json(folder / "run.json")
     script, config = info.get("script"), info.get("config")
     if script not in RUNTIME_FLAGS or not isinstance(config, dict):
@@ -153,7 +158,7 @@ def _evaluate_run(
         if name.startswith(SUPERVISED_ROWS)
     }
     script = "evaluate" if config is None else "train_qnorm"
-    base = {"train": evaluation["train"], "model": evaluation["model"]} if config is None else (
+    base = evaluated_configs(evaluation) if config is None else (
         _without(config, RUNTIME_FLAGS["train_qnorm"]))  # fmt: skip
     return Run(
         path=folder,
@@ -166,6 +171,16 @@ def _evaluate_run(
         figures=_figures(folder, histogram="histogram.png"),
         checkpoint=evaluation["checkpoint"],
     )
+
+
+def evaluated_configs(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """The training and model configs of an ``eval.json``, every default filled in.
+
+    Evaluations written before a config field existed lack it; filled in, equal recipes compare
+    equal.
+    """
+    train = TrainConfig(**evaluation["train"]).to_dict()
+    return {"train": train, "model": dataclasses.asdict(model_config(**evaluation["model"]))}
 
 
 def read_json(path: Path) -> Any:

@@ -58,6 +58,7 @@ def test_a_tiny_training_run_logs_checkpoints_and_evaluates(tmp_path, task, n, v
     assert done.returncode == 0, done.stderr
     result = json.loads((evaluation / "eval.json").read_text())
     assert result["n_seeds"] == (1 if variant.endswith("r0") else 5)
+    assert result["train_seed"] == 0
     assert {"majority_3", "majority_5"} <= result["summary"].keys()
     assert 0 <= result["summary"]["success"]["p95"] <= result["summary"]["success"]["average"]
     assert "majority_31" not in result["summary"]  # not asked for

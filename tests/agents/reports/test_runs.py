@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from agents.reports.runs import find_runs, read_run
+from agents.tasks import RecallTask
+
+MODEL = dataclasses.asdict(RecallTask(4).model_config())
 
 ROW = {"average": -20.0, "p95": -30.0, "worst": -32.0}
 
@@ -53,12 +57,12 @@ def test_a_missing_folder_is_refused(tmp_path):
         find_runs(tmp_path / "missing", print)
 
 
-def evaluation(folder: Path, checkpoint: str, success: float) -> None:
+def evaluation(folder: Path, checkpoint: str, success: float, **fields: object) -> None:
     folder.mkdir(parents=True)
     summary = {"success": {**ROW, "average": success}, "majority_5": ROW, "loss": ROW}
     result = {"checkpoint": checkpoint, "task": {"name": "recall", "n_pairs": 4},
-              "train": {"variant": "q_R"}, "model": {"width": 8}, "n_seeds": 5,
-              "summary": summary}  # fmt: skip
+              "train": {"variant": "q_R"}, "model": MODEL, "n_seeds": 5,
+              "summary": summary, **fields}  # fmt: skip
     (folder / "eval.json").write_text(json.dumps(result))
 
 
@@ -77,6 +81,16 @@ def test_an_eval_json_alone_is_a_run_of_unknown_seed_counted_once(tmp_path):
     assert list(first.rows) == ["success (m=5)", "majority_5"]  # no loss row
     assert first.rows["success (m=5)"]["average"] == 0.5
     assert first.replicate_key == runs[1].replicate_key  # replicates of one config
+
+
+def test_an_eval_json_names_its_training_seed_and_older_fields_compare_equal(tmp_path):
+    older_model = {key: value for key, value in MODEL.items() if key != "seed_pool"}
+    evaluation(tmp_path / "a", "runs/a/model.pt", 0.5, train_seed=3)
+    evaluation(tmp_path / "b", "runs/b/model.pt", 0.6, model=older_model)  # before seed_pool
+    evaluation(tmp_path / "c", "runs/c/model.pt", 0.6, train={"variant": "q_R", "q": 8.0})
+    a, b, c = find_runs(tmp_path, print)
+    assert (a.seed, b.seed) == (3, None)
+    assert a.replicate_key == b.replicate_key != c.replicate_key
 
 
 def test_a_run_saved_with_a_warm_up_stage_reads_as_its_q_schedule(tmp_path):
