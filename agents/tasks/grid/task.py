@@ -92,7 +92,7 @@ class GridTask(Task):
         return [*lines, f"Saved {out / 'heatmap.png'}"]
 
     def references(self) -> dict[str, dict[str, float]]:
-        """The game value (best mixture of sweeps, by LP) and the best single sweep."""
+        """Exact references: the game value, the best coin flip of two sweeps, the best sweep."""
         dynamics = self.env.dynamics
         if dynamics.size > MAX_SIZE:
             return {}

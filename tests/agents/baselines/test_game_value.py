@@ -7,6 +7,7 @@ import pytest
 import randgym  # noqa: F401  (registers the environments)
 from agents.baselines.game_value import (
     average_return_bound,
+    best_pair,
     game_value,
     grid_references,
     hamiltonian_paths,
@@ -49,6 +50,18 @@ def test_lp_solves_small_matrix_games():
     saddle = game_value(np.array([[-3.0, -5.0], [-2.0, -4.0]]))
     assert saddle.value == pytest.approx(-4.0)
     assert list(saddle.support) == [1]
+
+
+def test_the_best_coin_flip_between_two_rows():
+    # Matching pennies halved: the coin flip is the game's solution.
+    assert best_pair(np.array([[0.0, -2.0], [-2.0, 0.0]])) == (-1.0, (0, 1))
+    # A row that no partner improves is played alone.
+    assert best_pair(np.array([[-3.0, 0.0], [-1.0, -1.0]])) == (-1.0, (1, 1))
+    # Rock-paper-scissors: a pure row loses 1, any coin flip 1/2, the uniform mixture nothing.
+    rps = np.array([[0.0, -1.0, 1.0], [1.0, 0.0, -1.0], [-1.0, 1.0, 0.0]])
+    game = game_value(rps)
+    assert (game.best_pure_value, game.best_pair_value) == (-1.0, -0.5)
+    assert game.value == pytest.approx(0.0, abs=1e-9)
 
 
 def test_game_value_refuses_bad_matrices():
@@ -151,6 +164,10 @@ def test_five_by_five_value():
     )
     assert game.best_pure_value == -26.0 == returns[game.best_pure_index].min()
     assert -17.90 <= game.value <= -17.84
+    # A coin flip between two sweeps gets most of the way: every pair, checked by brute force.
+    pairs = max(((returns[i] + returns[i:]) / 2).min(axis=1).max() for i in range(len(returns)))
+    assert game.best_pair_value == pairs == -19.0
+    assert returns[list(game.best_pair)].mean(axis=0).min() == -19.0
     # Every sweep averages -(12.5 + 100 / 24) over cells, which caps the value too.
     bound = average_return_bound(5)
     assert bound == pytest.approx(-(12.5 + 100 / 24))
@@ -167,8 +184,13 @@ def test_average_bound_refuses_reward_scales_it_does_not_cover():
 
 def test_grid_references_table():
     table = grid_references()
-    game, best = table.values()
-    names = ["game value: best mixture of sweeps (LP)", "best deterministic sweep (LP)"]
+    game, pair, best = table.values()
+    names = [
+        "game value: best mixture of sweeps (LP)",
+        "best coin flip between two sweeps",
+        "best deterministic sweep (LP)",
+    ]
     assert list(table) == names
     assert game["worst"] == pytest.approx(-17.8526, abs=1e-3) and best["worst"] == -26.0
+    assert pair["worst"] == -19.0
     assert game["average"] == pytest.approx(-50 / 3) == best["average"]  # every sweep: -16.67
