@@ -74,8 +74,9 @@ def load(paths: list[str]) -> list[dict]:
             runs.append(json.loads(Path(path).read_text()))
         except (OSError, ValueError) as error:
             raise ValueError(f"{path} is not a readable eval.json: {error}") from error
-    order = lambda run: (run["task"]["name"], task_size(run), q_of(run), train_seed(run))  # noqa: E731
-    return sorted(runs, key=order)
+    return sorted(runs, key=lambda run: (
+        run["task"]["name"], task_size(run), q_of(run), run.get("train_seed") or 0
+    ))  # fmt: skip
 
 
 def replicates(runs: list[dict]) -> list[list[dict]]:
