@@ -13,6 +13,10 @@ in this process. Both give the same table: one row per cell,
 its configuration and its evaluation (success: average, 95th percentile, worst case over
 inputs; sampled and majority averages), as <out>/table.md and <out>/table.json. The ERM
 variants (E_*) ignore q, the r0 variants m: such cells are run once.
+
+A sweep that stopped before its table (killed, or a cell failed) continues with the same
+command: a cell already evaluated with these flags is kept, a cell whose training stopped
+resumes from its last checkpoint; --overwrite true runs every cell again.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from agents.tasks import supervised_tasks
 
 SCRIPTS = Path(__file__).resolve().parent
 SCORES = ("success", "sampled", *(f"majority_{k}" for k in MAJORITY))
+RUNTIME_FLAGS = ("--threads", "1", "--progress", "false")  # of every cell's training
 
 
 @dataclass
@@ -109,7 +114,7 @@ def common_flags(args: Args) -> list[str]:
     for name in ("steps", "batch_size", "warmup"):
         if getattr(args, name) is not None:
             flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
-    return [*flags, "--threads", "1", "--progress", "false", "--overwrite", "true"]
+    return [*flags, *RUNTIME_FLAGS, "--overwrite", "true"]
 
 
 def run_script(name: str, argv: list[str]) -> None:
@@ -119,32 +124,70 @@ def run_script(name: str, argv: list[str]) -> None:
 
 
 def run_cell(
-    cell: Cell, flags: list[str], eval_seeds: int, out: Path, root: Path
+    cell: Cell, flags: list[str], eval_seeds: int, out: Path, root: Path, reuse: bool = True
 ) -> dict[str, Any]:
-    """Trains and evaluates one cell in `out`; its table row.
+    """Trains and evaluates one cell in `out` (with `reuse`, only what is not done yet); its row.
 
     The cell runs in the driver's working directory `root` (a Ray worker may start
     elsewhere), so a relative `out` means the same folder and the outputs record it as given.
     """
     with contextlib.chdir(root):
         out.mkdir(parents=True, exist_ok=True)
-        with (out / "output.txt").open("w") as log, contextlib.redirect_stdout(log):
-            _train_and_evaluate(cell, flags, eval_seeds, out)
+        train = [*cell.train_flags(), *flags, "--out", str(out / "train")]
+        progress = _progress(out, train, eval_seeds) if reuse else "new"
+        if progress == "evaluated":
+            print(f"kept {out}: evaluated by an earlier run of this sweep")
+        else:
+            if progress == "started":
+                print(f"resuming {out} from its last checkpoint")
+                train = ["--resume", str(out / "train"), *RUNTIME_FLAGS]
+            log = (out / "output.txt").open("a" if progress == "started" else "w")
+            with log, contextlib.redirect_stdout(log):
+                _train_and_evaluate(train, eval_seeds, out)
         result = json.loads((out / "eval" / "eval.json").read_text())
     return {**asdict(cell), "summary": result["summary"]}
 
 
-def _train_and_evaluate(cell: Cell, flags: list[str], eval_seeds: int, out: Path) -> None:
-    run_script("train_qnorm", [*cell.train_flags(), *flags, "--out", str(out / "train")])
+def _train_and_evaluate(train: list[str], eval_seeds: int, out: Path) -> None:
+    run_script("train_qnorm", train)
     evaluation = ["--seeds", str(eval_seeds), "--out", str(out / "eval"), "--overwrite", "true"]
     run_script("evaluate", [str(out / "train" / "model.pt"), *evaluation])
+
+
+def _progress(out: Path, train: list[str], eval_seeds: int) -> str:
+    """How far an earlier sweep got with this cell: new, started or evaluated.
+
+    Started means a checkpoint of a training run with exactly these flags; evaluated, also an
+    evaluation of its model with ``eval_seeds`` seeds (one for the r0 variants' fixed seed).
+    """
+    script = runpy.run_path(str(SCRIPTS / "train_qnorm.py"))
+    wanted = json.loads(json.dumps(asdict(parse(script["Args"], script["__doc__"], train))))
+    saved = _read_json(out / "train" / "run.json") or {}
+    if saved.get("config") != wanted or not (out / "train" / "checkpoint.pt").exists():
+        return "new"
+    evaluation = _read_json(out / "eval" / "eval.json") or {}
+    n_seeds = 1 if wanted["variant"].endswith("r0") else eval_seeds
+    model = str(out / "train" / "model.pt")
+    if (evaluation.get("checkpoint"), evaluation.get("n_seeds")) == (model, n_seeds):
+        return "evaluated"
+    return "started"
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON object in `path`, or None if it is missing or unreadable."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def run_local(cells: list[Cell], flags: list[str], args: Args, out: Path) -> list[dict[str, Any]]:
     """Every cell in this process, one after the other."""
     rows = []
     for config in cells:
-        rows.append(run_cell(config, flags, args.eval_seeds, out / config.name, Path.cwd()))
+        cell_out, root = out / config.name, Path.cwd()
+        rows.append(run_cell(config, flags, args.eval_seeds, cell_out, root, not args.overwrite))
         print(f"done {config.name}")
     return rows
 
@@ -158,7 +201,8 @@ def run_ray(cells: list[Cell], flags: list[str], args: Args, out: Path) -> list[
     while waiting or running:
         while waiting and len(running) < args.workers:
             index, config = waiting.pop(0)
-            running[task.remote(config, flags, args.eval_seeds, out / config.name, root)] = index
+            cell_out, reuse = out / config.name, not args.overwrite
+            running[task.remote(config, flags, args.eval_seeds, cell_out, root, reuse)] = index
         done, _ = ray.wait(list(running), num_returns=1)
         index = running.pop(done[0])
         rows[index] = ray.get(done[0])

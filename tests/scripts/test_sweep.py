@@ -53,3 +53,30 @@ def test_every_cell_gets_the_compile_flag():
     flags = script["common_flags"](script["Args"](compile=True))
     assert flags[flags.index("--compile") + 1] == "true"
     assert "--compile" in script["common_flags"](script["Args"]())  # false, explicitly
+
+
+def test_a_stopped_sweep_continues_where_it_stopped(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    sweep(*TINY, "--out", "whole")
+    whole = json.loads(Path("whole/table.json").read_text())
+    first, second = (Path("whole/runs") / name for name in ("recall4_q_R_q1_m3_s0",
+                                                            "recall4_q_R_q128_m3_s0"))  # fmt: skip
+    kept = first / "eval" / "eval.json"
+    kept.write_text(kept.read_text().replace('"eval_seed": 0', '"eval_seed": 0, "kept": true'))
+    # stopped after the first cell, while the second one was training: no table, no model yet
+    Path("whole/table.json").unlink()
+    (second / "train" / "model.pt").unlink()
+    (second / "eval" / "eval.json").unlink()
+    capsys.readouterr()
+    sweep(*TINY, "--out", "whole")
+    assert json.loads(Path("whole/table.json").read_text()) == whole
+    assert json.loads(kept.read_text())["kept"]  # not run again
+    printed = capsys.readouterr().out
+    assert f"kept {first}" in printed and f"resuming {second} from its last checkpoint" in printed
+    assert (second / "train" / "model.pt").exists()
+    Path("whole/table.json").unlink()
+    sweep(*TINY, "--eval-seeds", "33", "--out", "whole")  # other flags: evaluated again
+    assert json.loads(kept.read_text())["n_seeds"] == 33
+    kept.write_text(kept.read_text().replace('"eval_seed": 0', '"eval_seed": 0, "kept": true'))
+    sweep(*TINY, "--eval-seeds", "33", "--out", "whole", "--overwrite", "true")  # every cell
+    assert "kept" not in json.loads(kept.read_text())
