@@ -3,9 +3,10 @@
 A run is a folder with ``run.json`` (``agents.runs.folder``) written by ``scripts/evolve.py``
 (its ``evaluation.json`` and ``log.csv``), ``scripts/sb3_baseline.py`` (``evaluation.json``,
 ``progress.csv``) or ``scripts/train_qnorm.py`` (``log.csv``, and ``eval.json`` once
-``scripts/evaluate.py`` has been run with ``--out`` the run folder). A folder holding only an
-``eval.json`` of ``scripts/evaluate.py`` is a q-norm run too, with the training seed that the
-evaluation records (unknown in evaluations written before it was recorded).
+``scripts/evaluate.py`` has been run with ``--out`` the run folder, or into a sibling ``eval``
+folder, as each cell of ``scripts/sweep.py`` has ``train`` and ``eval``). A folder holding only
+an ``eval.json`` of ``scripts/evaluate.py`` is a q-norm run too, with the training seed that
+the evaluation records (unknown in evaluations written before it was recorded).
 Runs that cannot be read are skipped with a warning that names the file.
 """
 
@@ -94,6 +95,8 @@ def find_runs(root: str | Path, warn: Callable[[str], None]) -> list[Run]:
                       for path in root.rglob(pattern)})  # fmt: skip
     runs, evaluated = [], {}  # one row per model: (checkpoint, config) -> first folder
     for folder in folders:
+        if _cell_evaluation(folder):  # read with the training run beside it
+            continue
         try:
             run = read_run(folder)
         except (OSError, ValueError, KeyError, TypeError) as error:
@@ -123,11 +126,12 @@ def read_run(folder: Path) -> Run:
     if script not in RUNTIME_FLAGS or not isinstance(config, dict):
         raise ValueError(f"{folder / 'run.json'} is no run of {sorted(RUNTIME_FLAGS)}")
     if script == "train_qnorm":
-        if not (folder / "eval.json").exists():
+        evaluation = _qnorm_evaluation(folder)
+        if evaluation is None:
             raise ValueError(
                 f"not evaluated yet: run scripts/evaluate.py {folder / 'model.pt'} --out {folder}"
             )
-        return _evaluate_run(folder, read_json(folder / "eval.json"), config["seed"], config)
+        return _evaluate_run(folder, read_json(evaluation), config["seed"], config)
     if script == "evolve":  # a warm-up stage of older runs reads as the schedule it is
         config = with_q_schedule(config)
     env_id, env_key = ("env_id", "env_kwargs") if script == "evolve" else ("env", "env_kwargs")
@@ -145,6 +149,25 @@ def read_run(folder: Path) -> Run:
         curve=read_curve(folder / log, *columns),
         figures=_figures(folder, heatmap="heatmap.png"),
     )
+
+
+def _qnorm_evaluation(folder: Path) -> Path | None:
+    """The eval.json of the q-norm run in ``folder``: its own, or a sweep cell's ``eval``."""
+    if (folder / "eval.json").exists():
+        return folder / "eval.json"
+    sibling = folder.parent / "eval" / "eval.json"
+    try:
+        checkpoint = Path(read_json(sibling)["checkpoint"])
+    except (ValueError, KeyError, TypeError):
+        return None
+    same = checkpoint.parts[-3:] == (*folder.parts[-2:], "model.pt")  # as recorded, any root
+    return sibling if same else None
+
+
+def _cell_evaluation(folder: Path) -> bool:
+    """Whether ``folder`` is the ``eval`` of a sweep cell, whose ``train`` run it evaluates."""
+    train = folder.parent / "train"
+    return (train / "run.json").exists() and _qnorm_evaluation(train) == folder / "eval.json"
 
 
 def _evaluate_run(

@@ -93,6 +93,28 @@ def test_an_eval_json_names_its_training_seed_and_older_fields_compare_equal(tmp
     assert a.replicate_key == b.replicate_key != c.replicate_key
 
 
+def test_a_sweep_cell_is_one_run_read_from_its_train_and_eval_folders(tmp_path):
+    cells = tmp_path / "sweep" / "runs"
+    for name, seed in (("recall4_q_R_s4", 4), ("recall4_q_R_s5", 5)):
+        (cells / name / "train").mkdir(parents=True)
+        config = {"task": "recall", "n": 4, "seed": seed, "out": f"sweep/runs/{name}/train"}
+        run = {"script": "train_qnorm", "config": config}
+        (cells / name / "train" / "run.json").write_text(json.dumps(run))
+        (cells / name / "train" / "log.csv").write_text("step,success\n10,0.25\n20,0.5\n")
+        evaluation(cells / name / "eval", f"sweep/runs/{name}/train/model.pt", 0.5)
+    stray = cells / "recall4_q_R_s6"  # an eval/ of another model stays a run of its own
+    evaluation(stray / "eval", "elsewhere/model.pt", 0.5)
+    warnings: list[str] = []
+    runs = find_runs(tmp_path, warnings.append)
+    assert warnings == []
+    assert [(run.path.parent.name, run.script, run.seed) for run in runs] == [
+        ("recall4_q_R_s4", "train_qnorm", 4), ("recall4_q_R_s5", "train_qnorm", 5),
+        ("recall4_q_R_s6", "evaluate", None),
+    ]  # fmt: skip
+    assert runs[0].curve.y == (0.25, 0.5)
+    assert runs[0].replicate_key == runs[1].replicate_key  # they differ in their seed only
+
+
 def test_a_run_saved_with_a_warm_up_stage_reads_as_its_q_schedule(tmp_path):
     new = read_run(evolve_run(tmp_path / "new"))
     old = evolve_run(tmp_path / "old")
