@@ -77,7 +77,8 @@ def test_a_killed_actor_still_completes_the_generation_with_the_same_result(grid
     play.start()
     time.sleep(0.3)
     ray.kill(grid_evaluator.actors[0])
-    play.join(timeout=60)
+    play.join(timeout=300)  # a replacement actor starts a Python process: slow on a busy machine
+    assert not play.is_alive(), "the generation did not finish within 300 s"
     assert grid_evaluator.restarts == restarts + 1  # the chunk was really lost and played again
     assert torch.equal(result["got"], expected)
 
