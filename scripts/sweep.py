@@ -173,7 +173,7 @@ def _progress(out: Path, train: list[str], eval_seeds: int) -> str:
     return "started"
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path) -> dict[str, Any] | None:
     """The JSON object in `path`, or None if it is missing or unreadable."""
     try:
         value = json.loads(path.read_text())
