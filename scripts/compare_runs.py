@@ -127,14 +127,13 @@ def replicates_table(groups: list[list[dict]]) -> str:
     return "\n".join(markdown_table(head, rows))
 
 
-def plot_sweep(runs: list[dict], path: str, x: str = "q") -> None:
-    """95th percentiles and predictive variance against q (or N, with ``x="n"``)."""
+def plot_sweep(groups: list[list[dict]], path: str, x: str = "q") -> None:
+    """95th percentiles and predictive variance of the replicate groups against q (or N)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    groups = replicates(runs)
     xs = [q_of(group[0]) if x == "q" else task_size(group[0]) for group in groups]
     axis = {"xscale": "log", "xlabel": "q"} if x == "q" else {"xlabel": "N"}
     figure, (scores, spread) = plt.subplots(1, 2, figsize=(9, 3.5))
@@ -165,11 +164,12 @@ def main(args: Args) -> None:
     """Print the table; plot when asked."""
     runs = load(args.evaluations)
     print(table(runs))
-    if several := [group for group in replicates(runs) if len(group) > 1]:
+    groups = replicates(runs)
+    if several := [group for group in groups if len(group) > 1]:
         print("\nReplicates (equal configurations): mean [min, max] over their runs\n")
         print(replicates_table(several))
     if args.plot:
-        plot_sweep(runs, args.plot, args.x)
+        plot_sweep(groups, args.plot, args.x)
         print(f"wrote {args.plot}")
 
 
