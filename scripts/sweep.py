@@ -56,6 +56,7 @@ class Args:
     steps: int | None = flag(None, "optimizer steps (default: the task's)", minimum=1)
     batch_size: int | None = flag(None, "inputs per step (default: the task's)", minimum=1)
     warmup: int | None = flag(None, "warm-up steps (default: the task's)", minimum=0)
+    lr_end: float | None = flag(None, "last learning rate (default: the task's)", minimum=0)
     preset: str = flag("paper", "the task's model preset")
     compile: bool = flag(False, "torch.compile each training step (recall: ~1.3x faster)")
     model: dict = flag({}, "JSON overrides of the model config, e.g. '{\"width\": 16}'")
@@ -111,7 +112,7 @@ def common_flags(args: Args) -> list[str]:
     """The scripts/train_qnorm.py flags shared by every cell."""
     flags = ["--preset", args.preset, "--model", json.dumps(args.model)]
     flags += ["--compile", str(args.compile).lower()]
-    for name in ("steps", "batch_size", "warmup"):
+    for name in ("steps", "batch_size", "warmup", "lr_end"):
         if getattr(args, name) is not None:
             flags += [f"--{name.replace('_', '-')}", str(getattr(args, name))]
     return [*flags, *RUNTIME_FLAGS, "--overwrite", "true"]

@@ -55,6 +55,14 @@ def test_every_cell_gets_the_compile_flag():
     assert "--compile" in script["common_flags"](script["Args"]())  # false, explicitly
 
 
+def test_the_optimisation_flags_reach_every_cell():
+    script = runpy.run_path(str(SCRIPT))
+    flags = script["common_flags"](script["Args"](lr_end=1e-6, warmup=7))
+    assert flags[flags.index("--lr-end") + 1] == "1e-06"
+    assert flags[flags.index("--warmup") + 1] == "7"
+    assert "--lr-end" not in script["common_flags"](script["Args"]())  # the task's default
+
+
 def test_a_stopped_sweep_continues_where_it_stopped(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     sweep(*TINY, "--out", "whole")
