@@ -1,15 +1,17 @@
 """The final evaluation of an ES run: the trained agent against its task's classical algorithms.
 
-The trained network is evaluated under fresh policy seeds (the randomized algorithm) and under
+The trained network is evaluated under fresh policy seeds (the randomized algorithm), under
 its best single seed (the network derandomized as well as it can be: a deterministic
-algorithm); the task's baselines are played in its env on the same instances, and its exactly
-computed references (e.g. the grid world's game value) are added as they are.
+algorithm) and under the best mixture of the same seeds; the task's baselines are played in
+its env on the same instances, and its exactly computed references (e.g. the grid world's game
+value) are added as they are.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from agents.baselines.game_value import game_value
 from agents.baselines.play import baseline_rows
 from agents.evolution.engine import Rollouts
 from agents.evolution.run import Evolution
@@ -17,14 +19,19 @@ from agents.metrics import summarize
 
 
 def trained_rows(returns: np.ndarray) -> dict[str, dict[str, float]]:
-    """Summaries over instances of a trained agent's returns (I, M): randomized, derandomized.
+    """Summaries over instances of a trained agent's returns (I, M), three ways of using its seeds.
 
-    The derandomized agent is the network under the seed whose worst instance is best.
+    Under each of its M seeds the network is a deterministic algorithm. The randomized agent
+    draws one of them uniformly; the derandomized agent keeps the seed whose worst instance is
+    best; the mixed agent draws from the same M seeds with the weights that make its worst
+    instance's expected return best (the matrix game's linear program, seeds against instances).
     """
     best_seed = int(returns.min(axis=0).argmax())
+    mixture = game_value(returns.T).mixture
     return {
         f"trained, random seeds (m={returns.shape[1]})": summarize(returns.mean(axis=1)),
         "trained, best fixed seed (deterministic)": summarize(returns[:, best_seed]),
+        "trained, its seeds mixed by the LP": summarize(returns @ mixture),
     }
 
 

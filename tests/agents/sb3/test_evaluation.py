@@ -85,12 +85,13 @@ def test_rows_hold_the_model_baselines_and_references(grid_model):
     instances, complete = evaluation_instances(task.generator, 100)
     rows = evaluation_rows(grid_model, make_env, task, "ppo", instances, 3, complete)
     names = list(rows)
-    assert names[:3] == [
+    assert names[:4] == [
         "ppo, sampled actions (m=3)",
         "ppo, argmax, random seeds (m=3)",
         "ppo, argmax, best fixed seed (deterministic)",
+        "ppo, argmax, its seeds mixed by the LP",
     ]
-    assert any("serpentine" in name or "sweep" in name for name in names[3:])
+    assert any("serpentine" in name or "sweep" in name for name in names[4:])
     assert set(task.references()) <= set(names)
     for row in rows.values():
         assert set(row) == {"average", "p95", "worst"} and row["worst"] <= row["average"]
