@@ -13,8 +13,9 @@ Every generation, each candidate plays the same instances (all of them, or --ins
 samples) under the same m policy seeds; its fitness is minus the q-norm over instances of its
 seed-averaged loss (q = inf: the exact oblivious adversary). The run folder gets log.csv,
 checkpoint.pt (every --checkpoint-every generations, atomically), TensorBoard events (when
-installed) and at the end evaluation.json: the trained agent under random seeds and under its
-best fixed seed against the task's classical algorithms (and, for the grid world, a heat map).
+installed) and at the end evaluation.json: the trained agent under random seeds, under its
+best fixed seed and with those seeds mixed by the game's linear program, against the task's
+classical algorithms (and, for the grid world, a heat map).
 Config flags left unset take the preset's values; on --resume, the saved run's.
 """
 
