@@ -48,7 +48,7 @@ from agents.tasks import task_for_env
 SCRIPT = "evolve"
 CONFIG_FLAGS = (
     "env_kwargs", "model_preset", "model", "player", "instances", "algorithm", "q", "m",
-    "fixed_seed", "seed", "generations", "q_schedule",
+    "fixed_seed", "mix_seeds", "seed", "generations", "q_schedule",
 )  # fmt: skip
 EVAL_COLUMNS = ("eval_average", "eval_p95", "eval_worst")
 
@@ -82,6 +82,9 @@ class Args:
     )
     m: int | None = flag(None, "policy seeds per generation", minimum=1, maximum=10_000)
     fixed_seed: bool | None = flag(None, "one fixed policy seed (the r0 variants)")
+    mix_seeds: bool | None = flag(
+        None, "with q = inf, rank candidates by the best mixture of their seed pool (LP)"
+    )
     seed: int | None = flag(None, "seed of weights, ES, policy seeds", minimum=0, maximum=2**32 - 1)
     generations: int | None = flag(None, "ES generations of the run", minimum=1, maximum=10**7)
     max_minutes: float | None = flag(None, "wall-clock budget, then report", minimum=0.01)
@@ -200,7 +203,7 @@ def evolve(run: Evolution, start: int, out: Path, args: Args) -> None:
     print(
         f"{config.algorithm} on {config.env_id}: {run.es.dim:,} parameters, popsize "
         f"{run.es.popsize}, q={schedule_text(config)}, m={config.m}, generations "
-        f"{start}..{config.generations}"
+        f"{start}..{config.generations}" + (", seeds mixed by the LP at q=inf" * config.mix_seeds)
     )
     bar = tqdm(range(start, config.generations), initial=start, total=config.generations,
                disable=not args.progress)  # fmt: skip

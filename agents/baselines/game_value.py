@@ -179,14 +179,38 @@ def sweep_returns(
 def game_value(returns: np.ndarray) -> GameValue:
     """Solves the game where the row player mixes rows to maximize its worst-column return.
 
-    The linear program: maximize v subject to `returns.T @ p >= v`, `sum(p) = 1`, `p >= 0`.
-
     Args:
         returns: (n_rows, n_columns) finite returns of each row strategy on each column.
 
     Returns:
-        The value (recomputed as the worst column of the cleaned mixture, so the mixture
-        achieves it exactly), the mixture and the best pure row.
+        The value (the worst column of `best_mixture`, which achieves it exactly), the
+        mixture, the best pure row and the best pair of rows.
+
+    Raises:
+        ValueError: If `returns` is not a finite non-empty 2-D array.
+        RuntimeError: If the solver fails.
+    """
+    mixture = best_mixture(returns)
+    returns = np.asarray(returns, dtype=np.float64)
+    support = np.flatnonzero(mixture)
+    worst = returns.min(axis=1)
+    pair_value, pair = best_pair(returns)
+    return GameValue(
+        value=float((returns.T @ mixture).min()),
+        mixture=mixture,
+        support=support[np.argsort(-mixture[support], kind="stable")],
+        best_pure_value=float(worst.max()),
+        best_pure_index=int(worst.argmax()),
+        best_pair_value=pair_value,
+        best_pair=pair,
+    )
+
+
+def best_mixture(returns: np.ndarray) -> np.ndarray:
+    """The row player's optimal mixture (n_rows,) of the game `returns` (n_rows, n_columns).
+
+    The linear program: maximize v subject to `returns.T @ p >= v`, `sum(p) = 1`, `p >= 0`
+    (HiGHS); weights below solver noise are dropped and the rest renormalized.
 
     Raises:
         ValueError: If `returns` is not a finite non-empty 2-D array.
@@ -212,19 +236,7 @@ def game_value(returns: np.ndarray) -> GameValue:
     if result.status != 0:
         raise RuntimeError(f"the game's linear program failed: {result.message}")
     mixture = np.where(result.x[:n_rows] > _WEIGHT_TOLERANCE, result.x[:n_rows], 0.0)
-    mixture /= mixture.sum()
-    support = np.flatnonzero(mixture)
-    worst = returns.min(axis=1)
-    pair_value, pair = best_pair(returns)
-    return GameValue(
-        value=float((returns.T @ mixture).min()),
-        mixture=mixture,
-        support=support[np.argsort(-mixture[support], kind="stable")],
-        best_pure_value=float(worst.max()),
-        best_pure_index=int(worst.argmax()),
-        best_pair_value=pair_value,
-        best_pair=pair,
-    )
+    return mixture / mixture.sum()
 
 
 def best_pair(returns: np.ndarray) -> tuple[float, tuple[int, int]]:

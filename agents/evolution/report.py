@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from agents.baselines.game_value import game_value
+from agents.baselines.game_value import best_mixture
 from agents.baselines.play import baseline_rows
 from agents.evolution.engine import Rollouts
 from agents.evolution.run import Evolution
@@ -27,7 +27,7 @@ def trained_rows(returns: np.ndarray) -> dict[str, dict[str, float]]:
     instance's expected return best (the matrix game's linear program, seeds against instances).
     """
     best_seed = int(returns.min(axis=0).argmax())
-    mixture = game_value(returns.T).mixture
+    mixture = best_mixture(returns.T)
     return {
         f"trained, random seeds (m={returns.shape[1]})": summarize(returns.mean(axis=1)),
         "trained, best fixed seed (deterministic)": summarize(returns[:, best_seed]),

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from agents.baselines.game_value import best_mixture
 from agents.evolution.engine import Player, RolloutEngine
 from agents.evolution.es import (
     CMAES,
@@ -67,6 +68,9 @@ class EvolveConfig:
     q_schedule: tuple[tuple[int, float], ...] = ()
     m: int = 10  # policy seeds per generation, shared by all candidates and instances
     fixed_seed: bool = False  # one policy seed drawn once (the r0 variants) instead of m fresh
+    # rank candidates by the worst case of the best mixture of their seed pool's seeds (the
+    # matrix game's LP) instead of their uniform draw, in the generations where q = inf
+    mix_seeds: bool = False
     seed: int = 0  # seeds the initial weights, the ES, the policy seeds and the instances
     generations: int = 200  # ES generations of the run
     chunk_size: int | None = None  # most candidates evaluated at once (memory bound)
@@ -75,13 +79,19 @@ class EvolveConfig:
         for name in ("env_kwargs", "model", "player", "es"):
             if not isinstance(getattr(self, name), dict):
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid; expected a dict")
-        if not isinstance(self.fixed_seed, bool):
-            raise ValueError(f"fixed_seed={self.fixed_seed!r} is invalid; expected a bool")
+        for name in ("fixed_seed", "mix_seeds"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid; expected a bool")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ValueError(f"seed={self.seed!r} is invalid; expected an int >= 0")
         if not isinstance(self.q, int | float) or not self.q >= 1:
             raise ValueError(f"q={self.q!r} is invalid; expected 1 <= q <= inf")
         object.__setattr__(self, "q_schedule", _checked_schedule(self.q_schedule))
+        if self.mix_seeds and self.q != math.inf:
+            raise ValueError(
+                f"mix_seeds=True with q={self.q}: the mixture is ranked by its worst case, so "
+                "set q=inf (the q_schedule stages before it keep their norms)"
+            )
         if not isinstance(self.m, int) or self.m < 1:
             raise ValueError(f"m={self.m!r} is invalid; expected a positive integer")
         if self.instances is not None and (
@@ -199,6 +209,17 @@ def every_instance(task: Task) -> Any:
     return batch_stack(list(task.generator.instances()))
 
 
+def mixed_fitness(returns: Tensor) -> Tensor:
+    """Fitness (P,) of returns (P, I, M): the worst case of the best mixture of the M seeds.
+
+    Each candidate's seeds are weighted by the LP of its own matrix game, seeds against
+    instances (`agents.baselines.game_value.best_mixture`); the fitness is the worst instance's
+    expected return under those weights.
+    """
+    per_candidate = returns.double().numpy()  # (P, I, M)
+    return returns.new_tensor([(r @ best_mixture(r.T)).min() for r in per_candidate])
+
+
 def fitness_from_returns(returns: Tensor, q: float, max_return: float = 0.0) -> Tensor:
     """Fitness (P,) of returns (P, I, M), in return units.
 
@@ -232,6 +253,11 @@ class Evolution:
             raise ValueError(
                 f"m={config.m} with seed_pool={pool}: every generation plays the whole pool; "
                 f"set m={pool}, or the model's seed_pool={config.m}"
+            )
+        if config.mix_seeds and (not pool or config.fixed_seed):
+            raise ValueError(
+                "mix_seeds=True mixes the seeds of a seed pool played whole: give the model a "
+                "seed_pool (e.g. --model '{\"seed_pool\": 16}' --m 16) and fixed_seed=False"
             )
         self.evaluator = evaluator or LocalEvaluator(self.engine, config.chunk_size)
         es_class, es_config_class = ALGORITHMS[config.algorithm]
@@ -279,7 +305,11 @@ class Evolution:
         candidates = self.es.ask()
         instances = self.generation_instances()
         returns = self.evaluator.returns(candidates, instances, self.policy_seeds())
-        fitness = fitness_from_returns(returns, self.current_q(), self.player.max_return)
+        q = self.current_q()
+        if self.config.mix_seeds and q == math.inf:
+            fitness = mixed_fitness(returns)
+        else:
+            fitness = fitness_from_returns(returns, q, self.player.max_return)
         self.es.tell(fitness)
         per_instance = returns.mean(dim=2)  # (P, I): seed-averaged return
         return {

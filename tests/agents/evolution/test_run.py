@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from agents.evolution.evaluators import LocalEvaluator
-from agents.evolution.run import Evolution, EvolveConfig, fitness_from_returns
+from agents.evolution.run import Evolution, EvolveConfig, fitness_from_returns, mixed_fitness
 from agents.models.memory import MemoryProcessor
 
 TINY_MODEL = {"width": 8, "n_heads": 1, "key_size": 4, "seed_dim": 4, "mlp": False}
@@ -80,6 +80,8 @@ def test_fitness_of_0_1_rewards_is_in_return_units():
         ({"q_schedule": ((40, 1.0), (40, 8.0))}, "q_schedule="),
         ({"q_schedule": ((40.0, 1.0),)}, "q_schedule="),
         ({"q_schedule": (40, 1.0)}, "q_schedule="),
+        ({"mix_seeds": 1}, "mix_seeds=1"),
+        ({"mix_seeds": True, "q": 8.0}, "set q=inf"),
     ],
 )
 def test_bad_configs_are_refused(overrides, message):
@@ -216,6 +218,40 @@ def test_a_seed_pool_is_played_whole_in_training_and_evaluation():
     assert run.center_returns(50).shape == (24, 3)
     with pytest.raises(ValueError, match="set m=3"):
         Evolution(tiny(model={**TINY_MODEL, "seed_pool": 3}, m=2))
+
+
+def test_mixed_fitness_is_the_worst_case_of_the_best_mixture_by_hand():
+    returns = torch.tensor(
+        [
+            [[-1.0, -3.0, -2.5], [-3.0, -1.0, -2.5]],  # two complementary seeds and a safe one
+            [[-4.0, -4.0, -4.0], [-1.0, -1.0, -1.0]],  # every seed alike
+        ]
+    )  # (P=2, I=2, M=3)
+    torch.testing.assert_close(mixed_fitness(returns), torch.tensor([-2.0, -4.0]))
+    uniform = fitness_from_returns(returns, math.inf)
+    assert (mixed_fitness(returns) >= uniform).all()
+
+
+class ComplementarySeeds:
+    """An evaluator whose every candidate has two complementary seeds and a safe one."""
+
+    def returns(self, candidates, instances, policy_seeds):
+        returns = torch.full((len(candidates), 24, 3), -10.0)
+        returns[:, :12, 0] = returns[:, 12:, 1] = -30.0
+        returns[:, :, 2] = -25.0
+        return returns  # uniform draw: worst cell -65 / 3; a coin flip of seeds 0 and 1: -20
+
+
+def test_mix_seeds_ranks_by_the_mixture_once_q_is_inf():
+    pool = {"model": {**TINY_MODEL, "seed_pool": 3}, "m": 3}
+    run = Evolution(tiny(**pool, q_schedule=((2, 1.0),), q=math.inf, mix_seeds=True))
+    run.evaluator = ComplementarySeeds()
+    fitness = [run.step()["fitness_mean"] for _ in range(4)]
+    assert fitness == pytest.approx([-65 / 3] * 2 + [-20.0] * 2)  # q = 1, then the mixture
+    with pytest.raises(ValueError, match="seed_pool"):
+        Evolution(tiny(mix_seeds=True))  # fresh seeds: no fixed seeds to weigh
+    with pytest.raises(ValueError, match="fixed_seed=False"):
+        Evolution(tiny(**pool, fixed_seed=True, mix_seeds=True))
 
 
 def test_pepg_improves_the_average_return():
