@@ -30,9 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from tqdm import tqdm
 
+from agents.baselines.game_value import best_mixture
 from agents.evolution.ray_evaluator import RayEvaluator, import_ray
 from agents.evolution.report import final_evaluation
 from agents.evolution.run import ALGORITHMS, Evolution, EvolveConfig
@@ -83,7 +85,8 @@ class Args:
     m: int | None = flag(None, "policy seeds per generation", minimum=1, maximum=10_000)
     fixed_seed: bool | None = flag(None, "one fixed policy seed (the r0 variants)")
     mix_seeds: bool | None = flag(
-        None, "with q = inf, rank candidates by the best mixture of their seed pool (LP)"
+        None, "at q = inf, rank candidates by the best mixture of their seed pool (LP); the "
+        "logged evaluations then draw the seeds by that mixture too",
     )
     seed: int | None = flag(None, "seed of weights, ES, policy seeds", minimum=0, maximum=2**32 - 1)
     generations: int | None = flag(None, "ES generations of the run", minimum=1, maximum=10**7)
@@ -157,9 +160,13 @@ def resume(folder: RunFolder, given: dict[str, Any]) -> tuple[Evolution, int]:
 
 
 def center_summary(run: Evolution, n_seeds: int) -> dict[str, float]:
-    """Average, 95th percentile and worst case over instances of the center's mean return."""
-    returns = run.center_returns(n_seeds)  # (I, n_seeds)
-    return {f"eval_{k}": v for k, v in summarize(returns.mean(dim=1).numpy()).items()}
+    """Average, 95th percentile and worst case over instances of the center's expected return.
+
+    Its seeds are drawn uniformly, or by their best mixture in a `mix_seeds` run.
+    """
+    returns = run.center_returns(n_seeds).numpy()  # (I, n_seeds)
+    weights = best_mixture(returns.T) if run.config.mix_seeds else None
+    return {f"eval_{k}": v for k, v in summarize(np.average(returns, 1, weights)).items()}
 
 
 def final_report(run: Evolution, out: Path, n_seeds: int) -> None:

@@ -114,12 +114,26 @@ def test_resume_refuses_another_configuration_and_corrupt_files(tmp_path):
         (["--preset", "huge"], "--preset 'huge'"),
         (["--q-schedule", "40"], "--q-schedule 40: expected UNTIL:Q stages"),
         (["--q-schedule", "40:1", "20:8"], "q_schedule=((40, 1.0), (20, 8.0)) is invalid"),
+        (["--mix-seeds", "true", "--q", "8"], "mix_seeds=True with q=8.0: "),
     ],
 )  # fmt: skip
 def test_bad_flags_fail_clearly_before_any_work(tmp_path, flags, message):
     result = evolve(*CONFIG, *flags, "--threads", "1", "--out", str(tmp_path / "bad"))
     assert result.returncode != 0 and message in result.stderr, result.stderr
     assert not (tmp_path / "bad" / "log.csv").exists()
+
+
+@pytest.mark.parametrize(("mix", "agent"), [("false", "random seeds (m=2)"),
+                                           ("true", "its seeds mixed by the LP")])  # fmt: skip
+def test_the_logged_evaluations_follow_the_agent_being_trained(tmp_path, mix, agent):
+    flags = [*CONFIG, "--q", "inf", "--mix-seeds", mix, "--generations", "2", *RUNTIME]
+    done = evolve(*flags, "--out", str(tmp_path / "run"))
+    assert done.returncode == 0, done.stderr
+    final = json.loads((tmp_path / "run" / "evaluation.json").read_text())[f"trained, {agent}"]
+    logged = log_rows(tmp_path / "run")[-1]
+    assert [float(logged[f"eval_{key}"]) for key in ("average", "p95", "worst")] == pytest.approx(
+        [final[key] for key in ("average", "p95", "worst")]
+    )
 
 
 def test_readme_commands_run_twice_into_fresh_default_folders(tmp_path):
