@@ -176,9 +176,14 @@ def final_report(run: Evolution, out: Path, n_seeds: int) -> None:
     title = f"\nReturns over {count} {run.task.name} instances (higher is better):"
     print(format_table(rows, title, label="agent", digits=2))
     (out / "evaluation.json").write_text(json.dumps(rows, indent=2))
+    saved = ["evaluation.json", "log.csv", "checkpoint.pt"]
+    if run.model.policy_seed_pool is not None and not run.config.fixed_seed:
+        weights = best_mixture(rollouts.returns[0].numpy().T)  # over the pool's rows
+        (out / "seed_mixture.json").write_text(json.dumps({"pool_weights": weights.tolist()}))
+        saved.append("seed_mixture.json")
     for line in ["", *run.task.describe(rollouts, out)]:
         print(line)
-    print(f"Saved {out / 'evaluation.json'}, log.csv, checkpoint.pt")
+    print(f"Saved {out / saved[0]}, {', '.join(saved[1:])}")
 
 
 def main(args: Args) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import json
 import signal
 import subprocess
@@ -10,8 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import gymnasium as gym
+import numpy as np
 import pytest
 import torch
+
+from agents.evolution.run import Evolution
+from agents.models.population import unflatten_parameters
+from agents.tasks.grid.player import GridTransformerPolicy
 
 SCRIPT = Path(__file__).parents[2] / "scripts" / "evolve.py"
 MODEL = json.dumps(
@@ -134,6 +141,29 @@ def test_the_logged_evaluations_follow_the_agent_being_trained(tmp_path, mix, ag
     assert [float(logged[f"eval_{key}"]) for key in ("average", "p95", "worst")] == pytest.approx(
         [final[key] for key in ("average", "p95", "worst")]
     )
+
+
+def test_the_saved_seed_mixture_is_the_mixed_agent_played_in_gym(tmp_path):
+    done = evolve(*CONFIG, "--q", "inf", "--generations", "2", *RUNTIME, "--out", str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    run, _ = Evolution.load(tmp_path / "checkpoint.pt")
+    run.model.load_state_dict(unflatten_parameters(run.model, run.es.center))
+    weights = json.loads((tmp_path / "seed_mixture.json").read_text())["pool_weights"]
+    env = gym.make("RandAlg/GridExplore-v0")
+    returns = np.zeros((24, len(weights)))  # cells x pool seeds, played one episode at a time
+    for seed, cell in itertools.product(range(len(weights)), range(24)):
+        policy = GridTransformerPolicy(run.model, run.player, run.model.policy_seed_pool[seed])
+        obs, _ = env.reset(options={"instance": run.generator.instance_from_index(cell)})
+        ended = False
+        while not ended:
+            obs, reward, terminated, truncated, _ = env.step(policy(obs))
+            returns[cell, seed] += reward
+            ended = terminated or truncated
+    rows = json.loads((tmp_path / "evaluation.json").read_text())
+    mixed = rows["trained, its seeds mixed by the LP"]
+    assert sum(weights) == pytest.approx(1.0)
+    assert (returns @ weights).mean() == pytest.approx(mixed["average"])
+    assert (returns @ weights).min() == pytest.approx(mixed["worst"])
 
 
 def test_readme_commands_run_twice_into_fresh_default_folders(tmp_path):
