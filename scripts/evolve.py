@@ -15,7 +15,8 @@ seed-averaged loss (q = inf: the exact oblivious adversary). The run folder gets
 checkpoint.pt (every --checkpoint-every generations, atomically), TensorBoard events (when
 installed) and at the end evaluation.json: the trained agent under random seeds, under its
 best fixed seed and with those seeds mixed by the game's linear program, against the task's
-classical algorithms (and, for the grid world, a heat map).
+classical algorithms (and, for the grid world, a heat map); a model with a seed pool also gets
+seed_mixture.json, the LP's weights of its seeds.
 Config flags left unset take the preset's values; on --resume, the saved run's.
 """
 
