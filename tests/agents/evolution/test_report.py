@@ -1,3 +1,7 @@
+"""The final evaluation's agents: seeds drawn uniformly, the best fixed seed, their LP mixture."""
+
+from __future__ import annotations
+
 import numpy as np
 import pytest
 
