@@ -178,7 +178,7 @@ def final_report(run: Evolution, out: Path, n_seeds: int) -> None:
     print(format_table(rows, title, label="agent", digits=2))
     (out / "evaluation.json").write_text(json.dumps(rows, indent=2))
     saved = ["evaluation.json", "log.csv", "checkpoint.pt"]
-    if run.model.policy_seed_pool is not None and not run.config.fixed_seed:
+    if run.plays_whole_pool:
         weights = best_mixture(rollouts.returns[0].numpy().T)  # over the pool's rows
         (out / "seed_mixture.json").write_text(json.dumps({"pool_weights": weights.tolist()}))
         saved.append("seed_mixture.json")
@@ -216,7 +216,8 @@ def evolve(run: Evolution, start: int, out: Path, args: Args) -> None:
     print(
         f"{config.algorithm} on {config.env_id}: {run.es.dim:,} parameters, popsize "
         f"{run.es.popsize}, q={schedule_text(config)}, m={config.m}, generations "
-        f"{start}..{config.generations}" + (", seeds mixed by the LP at q=inf" * config.mix_seeds)
+        f"{start}..{config.generations}"
+        + (", seeds mixed by the LP at q=inf" if config.mix_seeds else "")
     )
     bar = tqdm(range(start, config.generations), initial=start, total=config.generations,
                disable=not args.progress)  # fmt: skip

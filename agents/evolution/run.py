@@ -249,12 +249,12 @@ class Evolution:
         )  # fmt: skip
         self.generator = task.generator
         pool = self.model.config.seed_pool
-        if pool and not config.fixed_seed and config.m != pool:
+        if self.plays_whole_pool and config.m != pool:
             raise ValueError(
                 f"m={config.m} with seed_pool={pool}: every generation plays the whole pool; "
                 f"set m={pool}, or the model's seed_pool={config.m}"
             )
-        if config.mix_seeds and (not pool or config.fixed_seed):
+        if config.mix_seeds and not self.plays_whole_pool:
             raise ValueError(
                 "mix_seeds=True mixes the seeds of a seed pool played whole: give the model a "
                 "seed_pool (e.g. --model '{\"seed_pool\": 16}' --m 16) and fixed_seed=False"
@@ -272,6 +272,11 @@ class Evolution:
             eval_rng = np.random.default_rng(EVAL_SEED)
             self.evaluation_instances = self.generator.sample_batch(eval_rng, config.instances)
 
+    @property
+    def plays_whole_pool(self) -> bool:
+        """Whether generations and evaluations play the model's whole seed pool (not r0 runs)."""
+        return self.model.policy_seed_pool is not None and not self.config.fixed_seed
+
     def _policy_seeds(self, n: int, generator: torch.Generator) -> Tensor:
         return self.model.sample_policy_seed(n, generator, length=self.player.length)
 
@@ -280,10 +285,10 @@ class Evolution:
 
         Playing the whole seed pool gives the exact expectation over the model's seeds.
         """
+        if self.plays_whole_pool:
+            return self.model.policy_seed_pool
         if self.config.fixed_seed:
             return self.fixed_policy_seed
-        if self.model.policy_seed_pool is not None:
-            return self.model.policy_seed_pool
         return self._policy_seeds(n, generator)
 
     def policy_seeds(self) -> Tensor:
