@@ -108,6 +108,11 @@ class MemoryProcessor(SeededTransformer):
         """Never: ``forward_last`` runs the rounds (see ``SeededTransformer.forward_last``)."""
         return False
 
+    @property
+    def rings(self) -> bool:
+        """Never: ``forward_cycle`` runs the rounds (see ``SeededTransformer.forward_cycle``)."""
+        return False
+
     def run(
         self,
         x: Tensor,

@@ -184,6 +184,15 @@ class _SmallMatmul(torch.autograd.Function):
         return _oriented_matmul(grad, b.mT), _oriented_matmul(a.mT, grad)
 
 
+def _cycle_mask(order: Tensor) -> Tensor:
+    """The adjacency (B, N, N) bool of the cycles order[b, 0] - order[b, 1] - ... - order[b, 0]."""
+    rows = torch.arange(order.shape[0], device=order.device)[:, None]
+    mask = order.new_zeros(*order.shape, order.shape[1], dtype=torch.bool)
+    for shift in (1, -1):
+        mask[rows, order, order.roll(shift, -1)] = True
+    return mask
+
+
 def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
     """Softmax over allowed keys; a row with no allowed key gives zeros, not NaN."""
     filled = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
@@ -221,6 +230,26 @@ class Attention(nn.Module):
             weights = torch.where(mask, scores, 0.0)
         out = _apply_weights(weights, v).transpose(-2, -3)  # (..., T, H, ks)
         return self.proj(out.flatten(-2))  # (..., T, H * ks) -> (..., T, width)
+
+    def ring(self, qkv: Tensor) -> Tensor:
+        """Attention of positions on a ring, each over its two neighbours only (p - 1, p + 1).
+
+        Equals ``forward`` with the mask of the cycle 0 - 1 - ... - (N-1) - 0 (N >= 3, no self
+        loops), as two products with the rolled keys and values: no N x N scores.
+
+        Args:
+            qkv: The queries, keys and values (..., N, 3 * H * ks) of ``self.qkv``.
+
+        Returns:
+            The projected outputs (..., N, width).
+        """
+        q, k, v = qkv.unflatten(-1, (3, self.n_heads, self.key_size)).unbind(-3)  # (.., N, H, ks)
+        before, after = (q * k.roll(1, -3)).sum(-1), (q * k.roll(-1, -3)).sum(-1)  # (.., N, H)
+        if self.softmax:
+            pair = torch.stack([before, after]) / math.sqrt(self.key_size)
+            before, after = pair.softmax(dim=0).unbind(0)
+        out = before.unsqueeze(-1) * v.roll(1, -3) + after.unsqueeze(-1) * v.roll(-1, -3)
+        return self.proj(out.flatten(-2))  # (..., N, H * ks) -> (..., N, width)
 
     def empty_cache(self, shape: tuple[int, ...], like: Tensor, length: int) -> tuple[Tensor, ...]:
         """Decoding state before any token: (state,) for linear, (keys, values) for softmax.
@@ -294,6 +323,14 @@ class Block(nn.Module):
         """Transform a whole sequence (..., T, width), or only its ``last`` positions."""
         out = self.attn(self.ln_attn(h), mask, last)
         return self._mlp((h if last is None else h[..., -last:, :]) + out)
+
+    def ring(self, h: Tensor, qkv: Tensor | None = None) -> Tensor:
+        """Transform positions on a ring (..., N, width), each attending its two neighbours.
+
+        ``qkv``: the attention's features (..., N, 3 * H * ks) when already known (else of h).
+        """
+        qkv = self.attn.qkv(self.ln_attn(h)) if qkv is None else qkv
+        return self._mlp(h + self.attn.ring(qkv))
 
     def step(
         self, h: Tensor, cache: tuple[Tensor, ...], position: int, extra: Tensor | None = None
@@ -606,6 +643,65 @@ class SeededTransformer(nn.Module):
             h = h + attn.proj(out[..., -1, :])
             bias = bias + attn.proj.bias
         return self.head(h)  # (B, S, output_dim)
+
+    @property
+    def rings(self) -> bool:
+        """Whether ``forward_cycle`` can take its fast path (see there)."""
+        return self.config.mask == "none" and self.config.n_prefix == 0
+
+    def forward_cycle(self, order: Tensor, vocab: Tensor, policy_seed: Tensor) -> Tensor:
+        """Logits of cycle graphs whose vertex v is the token ``vocab[v]``, by vertex.
+
+        Graph b is the cycle ``order[b, 0] - order[b, 1] - ... - order[b, N-1] - order[b, 0]``
+        and is the attention mask: each vertex attends its two neighbours. Equals
+        ``self(vocab.expand(B, N, -1), policy_seed, mask=adjacency)`` with that cycle's
+        adjacency. When ``rings`` (no config mask, no prefix seed token) it is several times
+        cheaper: the embedding and the first block's queries, keys and values run once per
+        (seed, vertex), then the vertices go in cycle order, where a vertex's neighbours are
+        the positions before and after it, so every attention is two products with rolled keys
+        and values (``Attention.ring``) instead of an N x N masked one. Otherwise it is the full
+        forward pass.
+
+        Args:
+            order: (B, N) int64, each row a permutation of the N >= 3 vertices.
+            vocab: (N, input_dim) the vertices' raw tokens.
+            policy_seed: S seeds, shaped as by ``sample_policy_seed``.
+
+        Returns:
+            Logits (B, S, N, output_dim), row v for vertex v.
+        """
+        n_vertices = vocab.shape[0] if vocab.dim() == 2 else 0
+        if vocab.dim() != 2 or vocab.shape[-1] != self.config.input_dim or n_vertices < 3:
+            raise ValueError(
+                f"vocab of shape {tuple(vocab.shape)} is invalid; "
+                f"expected (N, {self.config.input_dim}) with N >= 3"
+            )
+        if order.dim() != 2 or order.dtype != torch.int64 or order.shape[1] != n_vertices:
+            raise ValueError(
+                f"order of shape {tuple(order.shape)} and dtype {order.dtype} is invalid; "
+                f"expected int64 (B, {n_vertices})"
+            )
+        everyone = torch.arange(n_vertices, device=order.device)
+        if not torch.compiler.is_compiling() and not (order.sort(-1).values == everyone).all():
+            raise ValueError("every row of order must be a permutation of the vertices")
+        if not self.rings:
+            mask = _cycle_mask(order)
+            return self(vocab.expand(order.shape[0], -1, -1), policy_seed, mask=mask)
+        h0 = self._embed(vocab, policy_seed)  # (S, N, width): vertex v under seed s
+        offsets = n_vertices * torch.arange(h0.shape[0], device=order.device)  # (S,)
+        rows = order.unsqueeze(-2) + offsets.unsqueeze(-1)  # (B, S, N): table rows, cycle order
+        flat_rows = rows.flatten()
+
+        def in_cycle_order(table: Tensor) -> Tensor:  # (S, N, F) -> (B, S, N, F)
+            return table.flatten(0, 1).index_select(0, flat_rows).unflatten(0, rows.shape)
+
+        first, *others = self.blocks
+        h = first.ring(in_cycle_order(h0), in_cycle_order(first.attn.qkv(first.ln_attn(h0))))
+        for block in others:
+            h = block.ring(h)
+        logits = _SmallMatmul.apply(h, self.head.weight.mT) + self.head.bias  # a narrow head
+        back = order.argsort(-1)[:, None, :, None].expand(*logits.shape)  # vertex v's position
+        return logits.gather(-2, back)
 
     def init_cache(self, batch_shape: int | tuple[int, ...], policy_seed: Tensor) -> DecodeCache:
         """Start incremental decoding of batch_shape x S sequences (causal mask only).

@@ -59,6 +59,26 @@ def coloring_loss(logits: Tensor, adjacency: Tensor) -> Tensor:
     return (same * edges).sum(dim=(-1, -2))
 
 
+def cycle_coloring_loss(logits: Tensor, order: Tensor) -> Tensor:
+    """``coloring_loss`` of cycles given by their vertex order: the edges join neighbours in it.
+
+    Args:
+        logits: (B, S, N, C) color logits by vertex.
+        order: (B, N) int64, graph b is the cycle order[b, 0] - ... - order[b, N-1] - order[b, 0].
+
+    Returns:
+        The loss (B, S), without the N x N products of ``coloring_loss``.
+    """
+    around = in_cycle_order(logits.softmax(dim=-1), order)  # (B, S, N, C)
+    return (around * around.roll(-1, dims=-2)).sum(dim=(-1, -2))
+
+
+def in_cycle_order(values: Tensor, order: Tensor) -> Tensor:
+    """Per-vertex values (B, S, N, F) reordered along each cycle of order (B, N)."""
+    index = order[:, None, :, None].expand(-1, values.shape[1], -1, values.shape[-1])
+    return values.gather(-2, index)
+
+
 class ColoringTask(SupervisedTask):
     """3-coloring of a uniformly random Hamiltonian cycle on ``n_vertices`` labelled vertices.
 
@@ -146,13 +166,17 @@ class ColoringTask(SupervisedTask):
         return vertex_tokens(batch["adjacency"].shape[0], self.n_vertices)
 
     def logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
-        """Color logits (B, S, N, 3) with the adjacency as the attention mask."""
-        tokens = self.tokens(batch).to(model.head.weight)
-        return model(tokens, policy_seed, mask=batch["adjacency"].to(tokens.device))
+        """Color logits (B, S, N, 3) with the adjacency as the attention mask.
+
+        ``SeededTransformer.forward_cycle`` of the batch's cycle orders: the full forward pass
+        with the adjacency as the mask, or its cheaper equal when the model allows it.
+        """
+        vocab = vertex_tokens(1, self.n_vertices)[0].to(model.head.weight)  # e_v for vertex v
+        return model.forward_cycle(batch["order"].to(vocab.device), vocab, policy_seed)
 
     def loss(self, logits: Tensor, batch: Batch) -> Tensor:
         """The partial-coloring loss (expected monochromatic edges), (B, S)."""
-        return coloring_loss(logits, batch["adjacency"].unsqueeze(1))
+        return cycle_coloring_loss(logits, batch["order"])
 
     def predict(self, logits: Tensor) -> Tensor:
         """The argmax coloring (B, S, N) int64."""
@@ -182,10 +206,8 @@ class ColoringTask(SupervisedTask):
         ``D_i = diag(p_{o_i})`` and ``J = 1 - I`` (adjacent colors differ); ``M D J`` is computed
         as ``rowsum(M D) - M D`` (tiny batched matmuls are slow on a CPU).
         """
-        probs = logits.softmax(dim=-1)  # (B, S, N, C)
-        order = batch["order"][:, None, :, None].expand(-1, probs.shape[1], -1, N_COLORS)
-        around = probs.gather(-2, order)  # (B, S, N, C): vertices in cycle order
-        product = torch.eye(N_COLORS, dtype=probs.dtype).expand(*probs.shape[:2], -1, -1)
+        around = in_cycle_order(logits.softmax(dim=-1), batch["order"])  # (B, S, N, C)
+        product = torch.eye(N_COLORS, dtype=around.dtype).expand(*around.shape[:2], -1, -1)
         for i in range(self.n_vertices):
             scaled = product * around[..., i, None, :]  # (B, S, C, C): M D_i
             product = scaled.sum(dim=-1, keepdim=True) - scaled  # M D_i J

@@ -46,6 +46,20 @@ def test_one_round_is_the_seeded_transformer_of_the_same_weights(seed_mode, over
     )
 
 
+def test_cycle_logits_run_every_round():
+    model = memory(3, "per_token_uniform", mask="none")
+    x, seed = inputs(model)
+    order = torch.tensor([[0, 2, 4, 1, 3], [4, 3, 2, 1, 0]])
+    adjacency = torch.zeros(2, 5, 5, dtype=torch.bool)
+    for b, row in enumerate(order.tolist()):
+        for u, v in zip(row, row[1:] + row[:1], strict=True):
+            adjacency[b, u, v] = adjacency[b, v, u] = True
+    assert not model.rings
+    torch.testing.assert_close(
+        model.forward_cycle(order, x[0], seed), model(x[0].expand(2, 5, 3), seed, adjacency)
+    )
+
+
 def test_one_round_has_the_plain_models_initial_weights():
     model = memory(1, mlp=True)
     plain = SeededTransformer(

@@ -228,6 +228,67 @@ def test_logits_at_the_last_position_equal_the_full_forward_there(fields):
     torch.testing.assert_close(last, model(vocab[ids], seeds)[:, :, -1])
 
 
+def cycles(n_graphs: int, n_vertices: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random cycle orders (B, N) and their adjacencies (B, N, N) bool."""
+    order = torch.stack([torch.randperm(n_vertices, generator=gen(i)) for i in range(n_graphs)])
+    adjacency = torch.zeros(n_graphs, n_vertices, n_vertices, dtype=torch.bool)
+    for b, row in enumerate(order.tolist()):
+        for u, v in zip(row, row[1:] + row[:1], strict=True):
+            adjacency[b, u, v] = adjacency[b, v, u] = True
+    return order, adjacency
+
+
+CYCLE = {"mask": "none", "max_len": 7}
+
+
+@pytest.mark.parametrize(
+    ("fields", "rings"),
+    [
+        ({"seed_mode": "per_token_uniform", "seed_dim": 1}, True),  # the coloring model
+        ({"seed_mode": "per_token_uniform", "seed_dim": 1, "attention": "softmax"}, True),
+        ({"seed_mode": "shared_bits", "mlp": True, "layer_norm": True, "n_heads": 2}, True),
+        ({"seed_mode": "none", "n_layers": 1, "positional": "sinusoidal"}, True),
+        ({"seed_mode": "prefix_normal", "seed_dim": 2, "positional": "learned"}, False),
+        ({"seed_mode": "none", "mask": "causal"}, False),
+    ],
+)
+def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(fields, rings):
+    model = make(**{**CYCLE, **fields})
+    assert model.rings == rings  # False: forward_cycle runs the full forward
+    vocab = torch.randn(7, 3, generator=gen(), dtype=torch.float64)
+    order, adjacency = cycles(4, 7)
+    seeds = model.sample_policy_seed(3, gen(3), length=7)
+    results = []
+    for forward in (
+        lambda: model.forward_cycle(order, vocab, seeds),
+        lambda: model(vocab.expand(4, 7, 3), seeds, mask=adjacency),
+    ):
+        model.zero_grad()
+        logits = forward()
+        logits.square().sum().backward()
+        results.append((logits, [p.grad.clone() for p in model.parameters()]))
+    (cycle, cycle_grads), (full, full_grads) = results
+    assert cycle.shape == (4, 3, 7, 2)
+    torch.testing.assert_close(cycle, full)
+    torch.testing.assert_close(cycle_grads, full_grads)
+
+
+def test_cycle_logits_refuse_bad_orders_and_vocabularies():
+    model = make(**{**CYCLE, "seed_mode": "per_token_uniform", "seed_dim": 1})
+    vocab, (order, _) = torch.randn(5, 3, dtype=torch.float64), cycles(2, 5)
+    seeds = model.sample_policy_seed(2, gen(), length=5)
+    with pytest.raises(ValueError, match="permutation"):
+        model.forward_cycle(torch.tensor([[0, 1, 2, 3, 3]] * 2), vocab, seeds)
+    with pytest.raises(ValueError, match="int64"):
+        model.forward_cycle(order.int(), vocab, seeds)
+    with pytest.raises(ValueError, match=r"\(B, 5\)"):
+        model.forward_cycle(order[:, :4], vocab, seeds)
+    with pytest.raises(ValueError, match="N >= 3"):
+        model.forward_cycle(order[:, :2], vocab[:2], seeds)
+    with pytest.raises(ValueError, match=r"\(N, 3\)"):
+        model.forward_cycle(order, vocab[:, :2], seeds)
+
+
 @pytest.mark.parametrize("mask", [None, "adjacency"])
 def test_inputs_broadcast_over_the_batch_give_the_outputs_and_gradients_of_copies(mask):
     model = make(mask="none", seed_mode="per_token_uniform", seed_dim=1)
