@@ -9,17 +9,19 @@ the last query only) against the obvious path ("plain": the full ``forward`` on 
 read at the last position), in this one run; coloring (C_10, batch 256, m = 10) runs
 ``SeededTransformer.forward_cycle`` ("fast": the vertices in cycle order, each attending its
 two neighbours by rolled keys and values) against the full ``forward`` with the adjacency as
-an N x N mask and the loss's N x N products ("plain"); ``--compile`` adds the
-``torch.compile``d fast step. Reported: ms per step,
-tokens per second (inputs x seeds x positions), the speed-up over plain, the model's GFLOP/s
-and their fraction of the machine's measured matmul peak ("model"), and the fraction the
-path's own matmuls reach ("done", ``torch.utils.flop_counter``). The model's work is
-``benchmarks.model_flops``: the matmuls of the forward and backward passes without masked
-attention pairs and unread positions, which a dense step computes for nothing; a path that
-skips more (the fast paths) gets the model's count all the same. Times are medians of
-the process's CPU clock (``--clock cpu``, the default: robust on a machine shared with other
-jobs, for 1 thread) or of the wall clock (``--clock wall``); the peak is measured with the
-same clock. Two copies side by side (``&``) show whether the speed holds on a busy machine.
+an N x N mask and the loss's N x N products ("plain"). ``--compile`` adds the task's own
+``torch.compile``d step ("compiled", the fast path; for coloring, eager steps take the masked
+forward pass, see ``ColoringTask.logits``) and the compiled plain step ("plain+c").
+Reported: ms per step, tokens per second (inputs x seeds x positions), the speed-up over
+plain, the model's GFLOP/s and their fraction of the machine's measured matmul peak
+("model"), and the fraction the path's own matmuls reach ("done",
+``torch.utils.flop_counter``). The model's work is ``benchmarks.model_flops``: the matmuls
+of the forward and backward passes without masked attention pairs and unread positions,
+which a dense step computes for nothing; a path that skips more (the fast paths) gets the
+model's count all the same. Times are medians of the process's CPU clock (``--clock cpu``,
+the default: robust on a machine shared with other jobs, for 1 thread) or of the wall clock
+(``--clock wall``); the peak is measured with the same clock. Two copies side by side
+(``&``) show whether the speed holds on a busy machine.
 """
 
 from __future__ import annotations
@@ -60,6 +62,15 @@ class PlainColoringTask(ColoringTask):
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
         """The loss from N x N products of the colors' probabilities."""
         return coloring_loss(logits, batch["adjacency"].unsqueeze(1))
+
+
+class CycleColoringTask(ColoringTask):
+    """Coloring through ``forward_cycle`` in eager mode too (the task takes it compiled only)."""
+
+    def logits(self, model: SeededTransformer, batch: dict, policy_seed: torch.Tensor):
+        """Logits (B, S, N, 3) of ``SeededTransformer.forward_cycle``."""
+        vocab = torch.eye(self.n_vertices).to(model.head.weight)
+        return model.forward_cycle(batch["order"], vocab, policy_seed)
 
 
 def workload(task: Task) -> Workload:
@@ -118,16 +129,18 @@ def main() -> None:
     for n, batch_size, n_seeds in cases:
         task = RecallTask(n) if n == 15 else ColoringTask(n)
         plain = PlainRecallTask(n) if n == 15 else PlainColoringTask(n)
+        fast = task if n == 15 else CycleColoringTask(n)
         steps = {
             "plain": step_function(plain, batch_size, n_seeds, compile=False),
-            "fast": step_function(task, batch_size, n_seeds, compile=False),
+            "fast": step_function(fast, batch_size, n_seeds, compile=False),
         }
-        if args.compile:
+        done = {path: matmul_flops(step) for path, step in steps.items()}
+        if args.compile:  # the same matmuls as their eager steps
             steps["compiled"] = step_function(task, batch_size, n_seeds, compile=True)
+            steps["plain+c"] = step_function(plain, batch_size, n_seeds, compile=True)
+            done["compiled"], done["plain+c"] = done["fast"], done["plain"]
         work = workload(task)
         flops = step_flops(task.model_config(), work, batch_size * n_seeds)
-        done = {path: matmul_flops(step) for path, step in steps.items() if path != "compiled"}
-        done["compiled"] = done["fast"]  # the same matmuls, compiled
         seconds = {path: time_step(step, args.steps, clock) for path, step in steps.items()}
         name = f"recall N={n}" if n == 15 else f"coloring C{n}"
         for path, value in seconds.items():

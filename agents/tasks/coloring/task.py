@@ -168,11 +168,17 @@ class ColoringTask(SupervisedTask):
     def logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
         """Color logits (B, S, N, 3) with the adjacency as the attention mask.
 
-        ``SeededTransformer.forward_cycle`` of the batch's cycle orders: the full forward pass
-        with the adjacency as the mask, or its cheaper equal when the model allows it.
+        Under ``torch.compile`` (the trainer's ``compile``) through
+        ``SeededTransformer.forward_cycle``, whose attention over the cycle's neighbours the
+        compiler fuses into a few loops (a training step about 2x faster); eager through the
+        masked forward pass, whose few large products are faster without that fusion
+        (``benchmarks/train_step.py``). Both give the same logits.
         """
-        vocab = vertex_tokens(1, self.n_vertices)[0].to(model.head.weight)  # e_v for vertex v
-        return model.forward_cycle(batch["order"].to(vocab.device), vocab, policy_seed)
+        if torch.compiler.is_compiling():
+            vocab = vertex_tokens(1, self.n_vertices)[0].to(model.head.weight)  # e_v: vertex v
+            return model.forward_cycle(batch["order"].to(vocab.device), vocab, policy_seed)
+        tokens = self.tokens(batch).to(model.head.weight)
+        return model(tokens, policy_seed, mask=batch["adjacency"].to(tokens.device))
 
     def loss(self, logits: Tensor, batch: Batch) -> Tensor:
         """The partial-coloring loss (expected monochromatic edges), (B, S)."""
