@@ -246,8 +246,10 @@ def test_mix_seeds_ranks_by_the_mixture_once_q_is_inf():
     pool = {"model": {**TINY_MODEL, "seed_pool": 3}, "m": 3}
     run = Evolution(tiny(**pool, q_schedule=((2, 1.0),), q=math.inf, mix_seeds=True))
     run.evaluator = ComplementarySeeds()
-    fitness = [run.step()["fitness_mean"] for _ in range(4)]
-    assert fitness == pytest.approx([-65 / 3] * 2 + [-20.0] * 2)  # q = 1, then the mixture
+    metrics = [run.step() for _ in range(4)]
+    expected = [-65 / 3] * 2 + [-20.0] * 2  # q = 1 (the uniform draw), then the mixture
+    assert [m["fitness_mean"] for m in metrics] == pytest.approx(expected)
+    assert [m["worst_case_best"] for m in metrics] == pytest.approx(expected)
     with pytest.raises(ValueError, match="seed_pool"):
         Evolution(tiny(mix_seeds=True))  # fresh seeds: no fixed seeds to weigh
     with pytest.raises(ValueError, match="fixed_seed=False"):
