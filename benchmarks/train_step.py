@@ -69,8 +69,7 @@ class CycleColoringTask(ColoringTask):
 
     def logits(self, model: SeededTransformer, batch: dict, policy_seed: torch.Tensor):
         """Logits (B, S, N, 3) of ``SeededTransformer.forward_cycle``."""
-        vocab = torch.eye(self.n_vertices).to(model.head.weight)
-        return model.forward_cycle(batch["order"], vocab, policy_seed)
+        return self.cycle_logits(model, batch, policy_seed)
 
 
 def workload(task: Task) -> Workload:

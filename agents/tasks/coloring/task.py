@@ -175,10 +175,14 @@ class ColoringTask(SupervisedTask):
         (``benchmarks/train_step.py``). Both give the same logits.
         """
         if torch.compiler.is_compiling():
-            vocab = vertex_tokens(1, self.n_vertices)[0].to(model.head.weight)  # e_v: vertex v
-            return model.forward_cycle(batch["order"].to(vocab.device), vocab, policy_seed)
+            return self.cycle_logits(model, batch, policy_seed)
         tokens = self.tokens(batch).to(model.head.weight)
         return model(tokens, policy_seed, mask=batch["adjacency"].to(tokens.device))
+
+    def cycle_logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
+        """``logits`` through ``SeededTransformer.forward_cycle`` of the batch's cycle orders."""
+        vocab = vertex_tokens(1, self.n_vertices)[0].to(model.head.weight)  # e_v: vertex v
+        return model.forward_cycle(batch["order"].to(vocab.device), vocab, policy_seed)
 
     def loss(self, logits: Tensor, batch: Batch) -> Tensor:
         """The partial-coloring loss (expected monochromatic edges), (B, S)."""

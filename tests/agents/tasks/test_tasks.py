@@ -143,6 +143,8 @@ def test_coloring_tokens_mask_and_shapes():
     logits = task.logits(model, batch, seeds(model, 3, task))
     assert logits.shape == (4, 3, 6, 3)
     assert task.loss(logits, batch).shape == (4, 3)
+    # the compiled trainer's path (forward_cycle) gives the same logits
+    torch.testing.assert_close(task.cycle_logits(model, batch, seeds(model, 3, task)), logits)
 
 
 @pytest.mark.parametrize("neighbour", [False, True])
