@@ -27,6 +27,8 @@ import torch.nn.functional as F
 import torch.utils._pytree as pytree
 from torch import Tensor, nn
 
+from randgym.envs.graph_coloring import adjacency_from_orders
+
 ATTENTIONS = ("linear", "softmax")
 POSITIONALS = ("none", "sinusoidal", "learned")
 MASKS = ("causal", "none")
@@ -182,15 +184,6 @@ class _SmallMatmul(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
         a, b = ctx.saved_tensors
         return _oriented_matmul(grad, b.mT), _oriented_matmul(a.mT, grad)
-
-
-def _cycle_mask(order: Tensor) -> Tensor:
-    """The adjacency (B, N, N) bool of the cycles order[b, 0] - order[b, 1] - ... - order[b, 0]."""
-    rows = torch.arange(order.shape[0], device=order.device)[:, None]
-    mask = order.new_zeros(*order.shape, order.shape[1], dtype=torch.bool)
-    for shift in (1, -1):
-        mask[rows, order, order.roll(shift, -1)] = True
-    return mask
 
 
 def _masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
@@ -686,8 +679,9 @@ class SeededTransformer(nn.Module):
         if not torch.compiler.is_compiling() and not (order.sort(-1).values == everyone).all():
             raise ValueError("every row of order must be a permutation of the vertices")
         if not self.rings:
-            mask = _cycle_mask(order)
-            return self(vocab.expand(order.shape[0], -1, -1), policy_seed, mask=mask)
+            mask = torch.from_numpy(adjacency_from_orders(order.cpu().numpy()) != 0)
+            tokens = vocab.expand(order.shape[0], -1, -1)
+            return self(tokens, policy_seed, mask=mask.to(vocab.device))
         h0 = self._embed(vocab, policy_seed)  # (S, N, width): vertex v under seed s
         offsets = n_vertices * torch.arange(h0.shape[0], device=order.device)  # (S,)
         rows = order.unsqueeze(-2) + offsets.unsqueeze(-1)  # (B, S, N): table rows, cycle order

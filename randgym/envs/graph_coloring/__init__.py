@@ -1,7 +1,7 @@
 """The graph-coloring task: color a graph (by default 3-color a random cycle) in one step."""
 
 from randgym.envs.graph_coloring.core import ColoringDynamics, count_conflicts
-from randgym.envs.graph_coloring.cycles import cycle_orders
+from randgym.envs.graph_coloring.cycles import adjacency_from_orders, cycle_orders
 from randgym.envs.graph_coloring.env import GraphColoringEnv
 from randgym.envs.graph_coloring.generator import (
     CycleGenerator,
@@ -16,6 +16,7 @@ __all__ = [
     "ErdosRenyiGenerator",
     "GraphColoringEnv",
     "GraphColoringVectorEnv",
+    "adjacency_from_orders",
     "count_conflicts",
     "cycle_orders",
     "make_generator",

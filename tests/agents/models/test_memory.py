@@ -11,6 +11,7 @@ from agents.models.population import (
 )
 from agents.models.transformer import SEED_MODES, SeededTransformer, TransformerConfig
 from agents.runs.checkpoint import load_model, save_model
+from randgym.envs.graph_coloring import adjacency_from_orders
 
 SMALL = {"input_dim": 3, "output_dim": 2, "width": 8, "n_layers": 2, "key_size": 4, "max_len": 6}
 
@@ -50,10 +51,7 @@ def test_cycle_logits_run_every_round():
     model = memory(3, "per_token_uniform", mask="none")
     x, seed = inputs(model)
     order = torch.tensor([[0, 2, 4, 1, 3], [4, 3, 2, 1, 0]])
-    adjacency = torch.zeros(2, 5, 5, dtype=torch.bool)
-    for b, row in enumerate(order.tolist()):
-        for u, v in zip(row, row[1:] + row[:1], strict=True):
-            adjacency[b, u, v] = adjacency[b, v, u] = True
+    adjacency = torch.from_numpy(adjacency_from_orders(order.numpy()) != 0)
     assert not model.rings
     torch.testing.assert_close(
         model.forward_cycle(order, x[0], seed), model(x[0].expand(2, 5, 3), seed, adjacency)

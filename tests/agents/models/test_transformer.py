@@ -14,6 +14,7 @@ from agents.models.population import (
 )
 from agents.models.transformer import SeededTransformer, TransformerConfig
 from agents.tasks import ColoringTask, GridTask, RecallTask
+from randgym.envs.graph_coloring import adjacency_from_orders
 
 SMALL = {"input_dim": 3, "output_dim": 2, "width": 8, "n_layers": 2, "key_size": 4, "max_len": 6}
 
@@ -231,11 +232,7 @@ def test_logits_at_the_last_position_equal_the_full_forward_there(fields):
 def cycles(n_graphs: int, n_vertices: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Random cycle orders (B, N) and their adjacencies (B, N, N) bool."""
     order = torch.stack([torch.randperm(n_vertices, generator=gen(i)) for i in range(n_graphs)])
-    adjacency = torch.zeros(n_graphs, n_vertices, n_vertices, dtype=torch.bool)
-    for b, row in enumerate(order.tolist()):
-        for u, v in zip(row, row[1:] + row[:1], strict=True):
-            adjacency[b, u, v] = adjacency[b, v, u] = True
-    return order, adjacency
+    return order, torch.from_numpy(adjacency_from_orders(order.numpy()) != 0)
 
 
 CYCLE = {"mask": "none", "max_len": 7}

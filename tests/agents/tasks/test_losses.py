@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from agents.tasks.coloring.task import coloring_loss, cycle_coloring_loss
 from agents.tasks.recall.task import recall_loss
+from randgym.envs.graph_coloring import adjacency_from_orders
 
 # --- recall_loss ------------------------------------------------------------------------------
 
@@ -74,10 +75,7 @@ def test_cycle_coloring_loss_is_coloring_loss_of_the_cycles_adjacency():
     generator = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 4, 6, 3, generator=generator)  # (B, S, N, C)
     order = torch.stack([torch.randperm(6, generator=generator) for _ in range(3)])
-    adjacency = torch.zeros(3, 6, 6, dtype=torch.bool)
-    for b, row in enumerate(order.tolist()):
-        for u, v in zip(row, row[1:] + row[:1], strict=True):
-            adjacency[b, u, v] = True  # one orientation suffices
+    adjacency = torch.from_numpy(adjacency_from_orders(order.numpy()))  # (B, N, N) 0/1
     loss = cycle_coloring_loss(logits, order)
     assert loss.shape == (3, 4)
     torch.testing.assert_close(loss, coloring_loss(logits, adjacency[:, None]))
