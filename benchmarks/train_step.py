@@ -55,9 +55,8 @@ class PlainColoringTask(ColoringTask):
     """Coloring through the obvious path: the full forward with the adjacency as the mask."""
 
     def logits(self, model: SeededTransformer, batch: dict, policy_seed: torch.Tensor):
-        """Logits (B, S, N, 3) of the full forward pass."""
-        mask = batch["adjacency"]
-        return model(self.tokens(batch).to(model.head.weight), policy_seed, mask=mask)
+        """Logits (B, S, N, 3) of the full forward pass, compiled too."""
+        return self.masked_logits(model, batch, policy_seed)
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
         """The loss from N x N products of the colors' probabilities."""

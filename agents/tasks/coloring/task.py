@@ -176,6 +176,10 @@ class ColoringTask(SupervisedTask):
         """
         if torch.compiler.is_compiling():
             return self.cycle_logits(model, batch, policy_seed)
+        return self.masked_logits(model, batch, policy_seed)
+
+    def masked_logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
+        """``logits`` through the full forward pass with the adjacency as an N x N mask."""
         tokens = self.tokens(batch).to(model.head.weight)
         return model(tokens, policy_seed, mask=batch["adjacency"].to(tokens.device))
 
