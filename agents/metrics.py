@@ -89,6 +89,7 @@ def score_instances(
     chunk: int = 16384,
     majority: Iterable[int] = MAJORITY,
     draws: int = 64,
+    compile: bool = False,
 ) -> dict[str, np.ndarray]:
     """Per-instance metrics (see the module docstring) of ``model`` under the given seeds.
 
@@ -100,6 +101,8 @@ def score_instances(
         chunk: About how many (instance, seed) sequences to run at once.
         majority: The numbers k of voting seeds; those above S > 1 are skipped.
         draws: Random subsets of k seeds per majority (the same for every instance).
+        compile: Score each chunk through ``torch.compile`` (one compilation per chunk shape,
+            some 20-30 s; then the coloring tasks' chunks run about 2x faster).
 
     Returns:
         ``{name: (n,) float64}`` for ``success``, ``majority_<k>``, ``sampled``, ``loss`` and
@@ -112,26 +115,37 @@ def score_instances(
         for k in majority
         if n_seeds == 1 or k <= n_seeds
     }
+    score = torch.compile(score_chunk, dynamic=False) if compile else score_chunk
     n = next(iter(batch.values())).shape[0]
     step = max(1, chunk // n_seeds)
-    parts: dict[str, list[Tensor]] = {}
+    scores: dict[str, np.ndarray] = {}  # filled in place: chunks' results freed at once
     for start in range(0, n, step):
         part = {name: value[start : start + step] for name, value in batch.items()}
-        logits = task.logits(model, part, policy_seed)  # (b, S, ...)
-        prediction = task.predict(logits)
-        metrics = {
-            "success": task.correct(prediction, part).float().mean(dim=1),
-            **{
-                f"majority_{k}": majority_success(task, prediction, part, indices)
-                for k, indices in subsets.items()
-            },
-            "sampled": task.sampled_success(logits, part).mean(dim=1),
-            "loss": task.loss(logits, part).mean(dim=1),
-            "variance": task.probabilities(logits).var(dim=1, correction=0).mean(dim=-1),
-        }
-        for name, value in metrics.items():
-            parts.setdefault(name, []).append(value)
-    return {name: torch.cat(values).double().numpy() for name, values in parts.items()}
+        for name, value in score(task, model, part, policy_seed, subsets).items():
+            scores.setdefault(name, np.empty(n))[start : start + step] = value.numpy()
+    return scores
+
+
+def score_chunk(
+    task: SupervisedTask,
+    model: SeededTransformer,
+    part: dict[str, Tensor],
+    policy_seed: Tensor,
+    subsets: dict[int, Tensor],
+) -> dict[str, Tensor]:
+    """``score_instances`` of the instances ``part``: every metric (b,), majority per subsets."""
+    logits = task.logits(model, part, policy_seed)  # (b, S, ...)
+    prediction = task.predict(logits)
+    return {
+        "success": task.correct(prediction, part).float().mean(dim=1),
+        **{
+            f"majority_{k}": majority_success(task, prediction, part, indices)
+            for k, indices in subsets.items()
+        },
+        "sampled": task.sampled_success(logits, part).mean(dim=1),
+        "loss": task.loss(logits, part).mean(dim=1),
+        "variance": task.probabilities(logits).var(dim=1, correction=0).mean(dim=-1),
+    }
 
 
 def report(per_instance: dict[str, np.ndarray]) -> dict[str, dict[str, float]]:

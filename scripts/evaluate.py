@@ -2,12 +2,15 @@
 
     python scripts/evaluate.py results/qnorm/runs/recall15_q_R_q100_m30_s0/model.pt
     python scripts/evaluate.py runs/qnorm/model.pt --majority 5 31 155 --out runs/eval-155
+    python scripts/evaluate.py runs/qnorm/coloring10_q_R_q10_m10_s0/model.pt --compile true
 
 The evaluation set is the task's full set (recall: every query position x every query value x
 16 fillings of the other values; coloring: all (N-1)!/2 cycles). A random-seed model runs under
 --seeds policy seeds (155 = 5 groups of 31 = 31 groups of 5), a fixed-seed model under its r0;
 majority(k) for each --majority k (k = --seeds: the vote of all seeds). Prints a table and
 writes eval.json (summary and set-up) and histogram.png (per-input success) into --out.
+--compile true scores through torch.compile: the coloring evaluation (all 181,440 cycles of
+C_10 x 155 seeds) about 2x faster, after a compilation of some 20-30 s.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Args:
     out: str | None = flag(None, "output folder (default: a fresh runs/evaluate folder)")
     overwrite: bool = flag(False, "replace an evaluation already in --out")
     threads: int = flag(1, "torch CPU threads", minimum=1, maximum=256)
+    compile: bool = flag(False, "torch.compile the scoring (coloring ~2x faster, after ~30 s)")
 
     def __post_init__(self) -> None:
         for k in self.majority:
@@ -71,7 +75,9 @@ def main(args: Args) -> None:
         policy_seed = model.sample_policy_seed(args.seeds, generator, task.policy_seed_length)
 
     start = time.time()
-    per_instance = score_instances(task, model, batch, policy_seed, majority=args.majority)
+    per_instance = score_instances(
+        task, model, batch, policy_seed, majority=args.majority, compile=args.compile
+    )
     summary = report(per_instance)
     seconds = round(time.time() - start, 1)
     n_instances = len(per_instance["success"])
@@ -90,6 +96,7 @@ def main(args: Args) -> None:
         "n_seeds": policy_seed.shape[0],
         "eval_seed": args.eval_seed,
         "eval_time_s": seconds,
+        "compile": args.compile,
         "summary": summary,
     }
     (out / "eval.json").write_text(json.dumps(result, indent=1) + "\n")

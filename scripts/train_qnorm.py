@@ -76,7 +76,7 @@ class Args:
     idea_inputs: int = flag(64, "inputs per step in the idea loss", minimum=2, maximum=65536)
     seed: int = flag(0, "seed of weights, r0, policy seeds, data", minimum=0, maximum=2**32 - 1)
     threads: int = flag(1, "torch CPU threads", minimum=1, maximum=256)
-    compile: bool = flag(False, "torch.compile the step (recall ~1.3x faster; coloring: no gain)")
+    compile: bool = flag(False, "torch.compile the step (recall ~1.3x faster; coloring ~2x)")
     out: str | None = flag(None, "run folder (default: a fresh folder under runs/qnorm)")
     resume: str | None = flag(None, "continue the run in this folder")
     overwrite: bool = flag(False, "replace the run already in --out")

@@ -134,6 +134,23 @@ def test_score_instances_agrees_with_direct_computation_in_any_chunking():
     assert all(values.shape == (len(batch["ids"]),) for values in big.values())
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.compile's own internals
+def test_compiled_scoring_equals_eager_on_coloring():
+    # compiled, the coloring logits take SeededTransformer.forward_cycle; eager, the masked forward
+    task = ColoringTask(n_vertices=5)
+    model = SeededTransformer(task.model_config(), torch.Generator().manual_seed(0))
+    batch = task.evaluation_set(np.random.default_rng(0))  # all 12 cycles: 2 chunks of 6
+    generator = torch.Generator().manual_seed(1)
+    policy_seed = model.sample_policy_seed(3, generator, task.policy_seed_length)
+    eager = score_instances(task, model, batch, policy_seed, chunk=18, majority=(3,))
+    compiled = score_instances(
+        task, model, batch, policy_seed, chunk=18, majority=(3,), compile=True
+    )
+    assert set(compiled) == set(eager) and len(eager["success"]) == 12
+    for name in eager:
+        np.testing.assert_allclose(compiled[name], eager[name], rtol=1e-5, atol=1e-6)
+
+
 def test_report_table_and_histogram(tmp_path):
     per_instance = {
         "success": np.array([0.0, 0.5, 1.0, 1.0]),
