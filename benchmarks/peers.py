@@ -41,7 +41,6 @@ import randgym  # noqa: F401  (registers the envs)
 from agents.evolution.run import Evolution, EvolveConfig, fitness_from_returns
 from agents.models.population import flatten_parameters
 from agents.models.transformer import SeededTransformer
-from agents.runs.runtime import keep_freed_memory
 from agents.tasks import GridTask
 from agents.tasks.grid.player import GridPlayer
 from benchmarks.machine import describe
@@ -301,7 +300,6 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    keep_freed_memory()
     logging.getLogger("evotorch").setLevel(logging.WARNING)
     torch.set_num_threads(args.threads)
     preset = {**GridTask.evolution_presets[args.preset], "generations": args.generations}

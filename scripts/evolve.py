@@ -45,7 +45,6 @@ from agents.runs.cli import flag, parse
 from agents.runs.folder import RunFolder, default_run_dir
 from agents.runs.interrupt import StopRequest
 from agents.runs.logger import RunLogger
-from agents.runs.runtime import keep_freed_memory
 from agents.tasks import task_for_env
 
 SCRIPT = "evolve"
@@ -189,7 +188,6 @@ def final_report(run: Evolution, out: Path, n_seeds: int) -> None:
 
 def main(args: Args) -> None:
     """Build or resume the run, loop over generations, log, checkpoint, report."""
-    keep_freed_memory()
     if args.backend == "ray":
         import_ray()  # says how to install Ray before any work starts
     if args.threads:
