@@ -191,14 +191,14 @@ def main() -> None:
     outside = seconds - tally.seconds  # the env, the tokens, the slots' bookkeeping
     budget = tally.flops / (0.5 * peak * 1e9)  # the generation's seconds at 50 % of the peak
     needed = (
-        f"its decoder alone would need {50 * budget / (budget - outside):.0f} % of"
+        f"its decoder alone would need {50 * budget / (budget - outside):.0f} % of the peak"
         if budget > outside
-        else "no decoder, however fast, reaches"
+        else "no decoder, however fast, is enough"
     )
     print(
         f"bound: the work outside the decoder takes {outside:.1f} s; an instant decoder would "
         f"reach {100 * tally.flops / outside / 1e9 / peak:.0f} % of the peak; for the engine "
-        f"to reach 50 %, {needed} the peak"
+        f"to reach 50 %, {needed}"
     )
     per_episode = alone_tally.flops / alone_seconds / 1e9
     print(
