@@ -118,7 +118,8 @@ def score_instances(
     score = torch.compile(score_chunk, dynamic=False) if compile else score_chunk
     n = next(iter(batch.values())).shape[0]
     step = max(1, chunk // n_seeds)
-    scores: dict[str, np.ndarray] = {}  # filled in place: chunks' results freed at once
+    scores: dict[str, np.ndarray] = {}  # chunk results copied in, then freed: kept, they
+    # would pin the heap above each chunk's temporaries and the memory would grow
     for start in range(0, n, step):
         part = {name: value[start : start + step] for name, value in batch.items()}
         for name, value in score(task, model, part, policy_seed, subsets).items():
