@@ -249,23 +249,26 @@ CYCLE = {"mask": "none", "max_len": 7}
         ({"seed_mode": "none", "mask": "causal"}, False),
     ],
 )
-def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(fields, rings):
+@pytest.mark.parametrize("n_graphs", [4, 50])  # 50 > 7 ** 2: the first block runs per triple
+def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(
+    fields, rings, n_graphs
+):
     model = make(**{**CYCLE, **fields})
     assert model.rings == rings  # False: forward_cycle runs the full forward
     vocab = torch.randn(7, 3, generator=gen(), dtype=torch.float64)
-    order, adjacency = cycles(4, 7)
+    order, adjacency = cycles(n_graphs, 7)
     seeds = model.sample_policy_seed(3, gen(3), length=7)
     results = []
     for forward in (
         lambda: model.forward_cycle(order, vocab, seeds),
-        lambda: model(vocab.expand(4, 7, 3), seeds, mask=adjacency),
+        lambda: model(vocab.expand(n_graphs, 7, 3), seeds, mask=adjacency),
     ):
         model.zero_grad()
         logits = forward()
         logits.square().sum().backward()
         results.append((logits, [p.grad.clone() for p in model.parameters()]))
     (cycle, cycle_grads), (full, full_grads) = results
-    assert cycle.shape == (4, 3, 7, 2)
+    assert cycle.shape == (n_graphs, 3, 7, 2)
     torch.testing.assert_close(cycle, full)
     torch.testing.assert_close(cycle_grads, full_grads)
 
