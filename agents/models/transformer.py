@@ -252,7 +252,8 @@ class Attention(nn.Module):
         q, k, v = qkv.unflatten(-1, (3, self.n_heads, self.key_size)).unbind(-3)  # (.., N, H, ks)
         a, c = (-1, 1, 1), (1, 1, -1)  # the vertices before and after, broadcast over the triples
         return self._between(
-            q.unflatten(-3, (1, -1, 1)), (k.unflatten(-3, a), k.unflatten(-3, c)),
+            q.unflatten(-3, (1, -1, 1)),
+            (k.unflatten(-3, a), k.unflatten(-3, c)),
             (v.unflatten(-3, a), v.unflatten(-3, c)),
         )
 

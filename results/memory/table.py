@@ -75,5 +75,6 @@ def main(root: Path) -> None:
         print(f"\n{variant}\n")
         print("\n".join(markdown_table(head, rows)))
 
+
 if __name__ == "__main__":
     main(Path(sys.argv[1]))

@@ -250,9 +250,7 @@ CYCLE = {"mask": "none", "max_len": 7}
     ],
 )
 @pytest.mark.parametrize("n_graphs", [4, 50])  # 50 > 7 ** 2: the first block runs per triple
-def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(
-    fields, rings, n_graphs
-):
+def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(fields, rings, n_graphs):
     model = make(**{**CYCLE, **fields})
     assert model.rings == rings  # False: forward_cycle runs the full forward
     vocab = torch.randn(7, 3, generator=gen(), dtype=torch.float64)
