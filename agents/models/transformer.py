@@ -689,7 +689,7 @@ class SeededTransformer(nn.Module):
         go in cycle order, where a vertex's neighbours are the positions before and after it,
         so every attention is two products with rolled keys and values (``Attention.ring``)
         instead of an N x N masked one: elementwise work that ``torch.compile`` fuses (a
-        compiled coloring training step about 2.5x faster; eager, no faster). After the first
+        compiled coloring training step about 2.4x faster; eager, no faster). After the first
         block a vertex depends only on itself and its two neighbours, so when the B graphs
         hold more positions than there are triples (B > N^2), the first block runs once per
         (seed, triple) (``Block.triples``) and the positions read their triple's row.
