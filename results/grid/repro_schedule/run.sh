@@ -4,8 +4,6 @@
 #   E_R: q = 1 throughout (ERM)
 # usage: bash results/grid/repro_schedule/run.sh q_R:0 E_R:0 ...   (variant:seed, one after another)
 #        POPSIZE=64 bash results/grid/repro_schedule/run.sh q_R:0 ...   (into pop64/; default: the preset's 32)
-#        NO_MAP=1 POPSIZE=64 MAX_MINUTES=19 bash ...   (the paper's observation, no visited map: into
-#        pop64/no_map/; MAX_MINUTES: a training budget before the final evaluation)
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 PYTHON=${PYTHON:-.venv/bin/python}
@@ -16,12 +14,10 @@ for run in "$@"; do
     E_R) norm=(--q 1) ;;
     *) echo "unknown variant $variant (q_R or E_R)" >&2; exit 2 ;;
   esac
-  out=results/grid/repro_schedule${POPSIZE:+/pop$POPSIZE}${NO_MAP:+/no_map}/${variant}_seed$seed
-  options=(${POPSIZE:+--popsize $POPSIZE} ${MAX_MINUTES:+--max-minutes $MAX_MINUTES})
-  [ -n "${NO_MAP:-}" ] && options+=(--player '{"visited_map": false}')
+  out=results/grid/repro_schedule${POPSIZE:+/pop$POPSIZE}/${variant}_seed$seed
   mkdir -p "$(dirname "$out")"
   start=$(date +%s)
-  OMP_NUM_THREADS=1 $PYTHON scripts/evolve.py "${norm[@]}" --generations 2400 --seed "$seed" "${options[@]}" \
+  OMP_NUM_THREADS=1 $PYTHON scripts/evolve.py "${norm[@]}" --generations 2400 --seed "$seed" ${POPSIZE:+--popsize $POPSIZE} \
     --threads 1 --progress false --eval-every 100 --out "$out" > "$out.out" 2>&1
   echo "wall $(( $(date +%s) - start )) s" >> "$out.out"
 done
