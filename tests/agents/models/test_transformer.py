@@ -250,9 +250,14 @@ CYCLE = {"mask": "none", "max_len": 7}
     ],
 )
 @pytest.mark.parametrize("n_graphs", [4, 50])  # 50 > 7 ** 2: the first block runs per triple
-def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(fields, rings, n_graphs):
+def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(
+    fields, rings, n_graphs, monkeypatch
+):
     model = make(**{**CYCLE, **fields})
     assert model.rings == rings  # False: forward_cycle runs the full forward
+    first, triples_calls = model.blocks[0], []
+    triples = first.triples
+    monkeypatch.setattr(first, "triples", lambda h: triples_calls.append(h) or triples(h))
     vocab = torch.randn(7, 3, generator=gen(), dtype=torch.float64)
     order, adjacency = cycles(n_graphs, 7)
     seeds = model.sample_policy_seed(3, gen(3), length=7)
@@ -267,6 +272,7 @@ def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(fields
         results.append((logits, [p.grad.clone() for p in model.parameters()]))
     (cycle, cycle_grads), (full, full_grads) = results
     assert cycle.shape == (n_graphs, 3, 7, 2)
+    assert len(triples_calls) == (rings and n_graphs > 7**2)  # the path under test
     torch.testing.assert_close(cycle, full)
     torch.testing.assert_close(cycle_grads, full_grads)
 
