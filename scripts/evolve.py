@@ -85,7 +85,8 @@ class Args:
     m: int | None = flag(None, "policy seeds per generation", minimum=1, maximum=10_000)
     fixed_seed: bool | None = flag(None, "one fixed policy seed (the r0 variants)")
     mix_seeds: bool | None = flag(
-        None, "at q = inf, rank candidates by the best mixture of their seed pool (LP); the "
+        None,
+        "at q = inf, rank candidates by the best mixture of their seed pool (LP); the "
         "logged evaluations then draw the seeds by that mixture too",
     )
     seed: int | None = flag(None, "seed of weights, ES, policy seeds", minimum=0, maximum=2**32 - 1)
