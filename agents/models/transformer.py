@@ -723,16 +723,16 @@ class SeededTransformer(nn.Module):
             return self(tokens, policy_seed, mask=mask.to(vocab.device))
         h = self._embed(vocab, policy_seed)  # (S, N, width): vertex v under seed s
         blocks, rows = list(self.blocks), order  # rows: the row of h each position reads
-
-        def in_cycle_order(table: Tensor) -> Tensor:  # (S, R, F) -> (B, S, N, F)
-            offsets = table.shape[1] * torch.arange(table.shape[0], device=order.device)
-            index = rows.unsqueeze(-2) + offsets.unsqueeze(-1)  # (B, S, N)
-            return table.flatten(0, 1).index_select(0, index.flatten()).unflatten(0, index.shape)
-
         if n_vertices**2 < order.shape[0]:  # fewer (seed, triple) rows than positions
             # after one block a vertex depends only on itself and its two neighbours
             h = blocks.pop(0).triples(h).flatten(-4, -2)  # (S, N^3, width)
             rows = (order.roll(1, -1) * n_vertices + order) * n_vertices + order.roll(-1, -1)
+        offsets = h.shape[1] * torch.arange(h.shape[0], device=order.device)  # (S,)
+        index = rows.unsqueeze(-2) + offsets.unsqueeze(-1)  # (B, S, N): rows of (S * R, F)
+
+        def in_cycle_order(table: Tensor) -> Tensor:  # (S, R, F), R rows as h's -> (B, S, N, F)
+            return table.flatten(0, 1).index_select(0, index.flatten()).unflatten(0, index.shape)
+
         if blocks:  # the next block's queries, keys and values once per row of h, too
             qkv = blocks[0].attn.qkv(blocks[0].ln_attn(h))
             h = blocks.pop(0).ring(in_cycle_order(h), in_cycle_order(qkv))
