@@ -21,7 +21,8 @@ def describe() -> str:
     try:
         import torch
 
-        versions += f", torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        threads = torch.get_num_threads()
+        versions += f", torch {torch.__version__} ({threads} thread{'s' * (threads != 1)})"
     except ImportError:
         pass
     return f"{model}, {os.cpu_count()} cores, {platform.system()}; {versions}"

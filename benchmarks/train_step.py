@@ -21,7 +21,9 @@ which a dense step computes for nothing; a path that skips more (the fast paths)
 model's count all the same. Times are medians of the process's CPU clock (``--clock cpu``,
 the default: robust on a machine shared with other jobs, for 1 thread) or of the wall clock
 (``--clock wall``); the peak is measured with the same clock. Two copies side by side
-(``&``) show whether the speed holds on a busy machine.
+(``&``) show whether the speed holds on a busy machine. Like ``scripts/train_qnorm.py``, the
+benchmark lets malloc keep freed memory (``agents.runs.allocator``; ``benchmarks.allocator``
+measures what that changes).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from agents.models.transformer import SeededTransformer
+from agents.runs.allocator import keep_freed_memory
 from agents.supervised.trainer import TrainConfig, Trainer
 from agents.tasks import ColoringTask, RecallTask, Task
 from agents.tasks.coloring.task import coloring_loss
@@ -115,6 +118,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="also time torch.compile")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     peak = peak_gflops(args.threads, clock=clock)
     print(describe())

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from agents.metrics import MAJORITY, format_table, plot_histogram, report, score_instances
+from agents.runs.allocator import keep_freed_memory
 from agents.runs.checkpoint import load_model
 from agents.runs.cli import flag, parse
 from agents.runs.folder import default_run_dir
@@ -62,6 +63,7 @@ def output_folder(args: Args) -> Path:
 def main(args: Args) -> None:
     """Load, evaluate, print and save."""
     torch.set_num_threads(args.threads)
+    keep_freed_memory()
     model, extra, metadata = load_model(args.checkpoint)
     task = make_task(**metadata["task"])
     if not isinstance(task, SupervisedTask):

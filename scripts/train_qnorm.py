@@ -35,6 +35,7 @@ from tqdm import tqdm
 from agents.metrics import COSTS, SCORES, report, score_instances
 from agents.models.memory import MemoryConfig, build_model
 from agents.models.transformer import TransformerConfig
+from agents.runs.allocator import keep_freed_memory
 from agents.runs.checkpoint import load_model, save_model
 from agents.runs.cli import flag, parse
 from agents.runs.folder import RunFolder, default_run_dir
@@ -192,6 +193,7 @@ def default_name(task: SupervisedTask, trainer: Trainer, args: Args) -> str:
 def main(args: Args) -> None:
     """Build or resume the run, then train in its locked folder."""
     torch.set_num_threads(args.threads)
+    keep_freed_memory()
     folder = RunFolder.resume(args.resume, script=SCRIPT) if args.resume else None
     if folder is not None:
         args = resumed_args(args, folder.config)

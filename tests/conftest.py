@@ -1,5 +1,6 @@
 """Test-wide settings and the Ray cluster of the tests marked ray."""
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -7,6 +8,12 @@ import torch
 
 # Tests use tiny tensors: one thread avoids OpenMP start-up and oversubscription costs.
 torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sb3_log_folder(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """SB3 models that learn without a logger write there, not to a new folder in /tmp each."""
+    os.environ.setdefault("SB3_LOGDIR", str(tmp_path_factory.mktemp("sb3")))
 
 
 @pytest.fixture(scope="session")
