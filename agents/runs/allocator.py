@@ -14,11 +14,11 @@ def keep_freed_memory(limit: int = STEP_MEMORY) -> bool:
 
     A training or evaluation step frees its temporaries and allocates the same sizes again
     at the next step. By default glibc gives part of that memory back to the kernel, and maps
-    it again: every page faults in and is zeroed, which took 15-50 % of a q-norm step on our
-    2-core machine, more in some processes than in others. After this call the heap keeps up
-    to ``limit`` bytes of free memory at its top; larger allocations are still mapped and
-    returned, which bounds what fragmentation can hold. Process-wide: scripts call it at
-    start-up. Returns False, and changes nothing, where the C library is not glibc.
+    it again: every page faults in and is zeroed, which took from a seventh to nearly half of
+    a compiled coloring step on our 2-core machine, depending on the process. After this
+    call the heap keeps up to ``limit`` bytes of free memory at its top; larger allocations
+    are still mapped and returned, which bounds what fragmentation can hold. Process-wide:
+    scripts call it at start-up. Returns False, and changes nothing, where the C library is not glibc.
     """
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
