@@ -18,7 +18,8 @@ def keep_freed_memory(limit: int = STEP_MEMORY) -> bool:
     a compiled coloring step on our 2-core machine, depending on the process. After this
     call the heap keeps up to ``limit`` bytes of free memory at its top; larger allocations
     are still mapped and returned, which bounds what fragmentation can hold. Process-wide:
-    scripts call it at start-up. Returns False, and changes nothing, where the C library is not glibc.
+    scripts call it at start-up. Returns False, and changes nothing, where the C library is
+    not glibc.
     """
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
