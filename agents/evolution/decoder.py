@@ -148,12 +148,18 @@ class PopulationDecoder:
         """P, the number of candidates."""
         return self.head.weight.shape[0]
 
-    def start(self, policy_seeds: Tensor, n_instances: int) -> None:
+    def start(
+        self, policy_seeds: Tensor, n_instances: int, memory: list[Tensor] | None = None
+    ) -> None:
         """Empty caches for n_instances x M slots; slot i * M + m runs seed m.
 
         Args:
             policy_seeds: M seeds (M, seed_dim); a prefix seed token is consumed here.
             n_instances: I, the sequences per seed.
+            memory: The caches of a decoder that has finished: written over where their
+                shapes agree, so that consecutive generations use the same memory instead of
+                mapping and zeroing theirs anew (the caches of a paper-sized population run
+                to hundreds of MB). The list then holds this decoder's caches.
         """
         n_seeds = policy_seeds.shape[0]
         self.caches, self.position = [self._empty(n_seeds) for _ in self.blocks], 0
@@ -161,7 +167,13 @@ class PopulationDecoder:
             seeds = policy_seeds.expand(self.n_members, *policy_seeds.shape)  # (P, M, seed_dim)
             self._advance(self.seed_embed(seeds), slice(None))
             self.position += 1
-        self.caches = [tuple(_repeat_slots(t, n_instances) for t in cache) for cache in self.caches]
+        spare = iter(memory or ())
+        self.caches = [
+            tuple(_repeat_slots(t, n_instances, next(spare, None)) for t in cache)
+            for cache in self.caches
+        ]
+        if memory is not None:
+            memory[:] = [t for cache in self.caches for t in cache]
 
     def _empty(self, n_slots: int) -> tuple[Tensor, ...]:
         """One layer's decoding state before any token."""
@@ -265,11 +277,14 @@ class VmapDecoder:
     def _step_one(self, params: dict[str, Tensor], tokens: Tensor, cache: DecodeCache):
         return functional_method_call(self.model, params, "step", (tokens, cache))
 
-    def start(self, policy_seeds: Tensor, n_instances: int) -> None:
+    def start(
+        self, policy_seeds: Tensor, n_instances: int, memory: list[Tensor] | None = None
+    ) -> None:
         """Empty caches (P, I, M, ...) folded into slots (P, I * M, S=1, ...).
 
         Slot i * M + m runs seed m, which the caches hold from here on (a prefix seed token
-        consumed): the kept seed only sets S = 1.
+        consumed): the kept seed only sets S = 1. The caches are new each time: ``memory``
+        is left as it is.
         """
         cache = self._init(self.weights, n_instances, policy_seeds)
         layers = tuple(tuple(t.flatten(1, 2).unsqueeze(2) for t in c) for c in cache.layers)
@@ -307,10 +322,14 @@ def _gelu_(x: Tensor) -> Tensor:
     return torch._C._nn.gelu_(x)
 
 
-def _repeat_slots(t: Tensor, n_instances: int) -> Tensor:
-    """(..., M) -> (..., I * M): slot i * M + m is a copy of slot m."""
+def _repeat_slots(t: Tensor, n_instances: int, out: Tensor | None = None) -> Tensor:
+    """(..., M) -> (..., I * M): slot i * M + m is a copy of slot m; in `out` if it fits."""
     repeated = t.unsqueeze(-2).expand(*t.shape[:-1], n_instances, t.shape[-1])
-    return repeated.flatten(-2).contiguous()  # a copy even where flatten gives a view
+    fits = out is not None and out.dtype == t.dtype and out.is_contiguous()
+    if not fits or out.shape != (*t.shape[:-1], n_instances * t.shape[-1]):
+        return repeated.flatten(-2).contiguous()  # a copy even where flatten gives a view
+    out.view(repeated.shape).copy_(repeated)
+    return out
 
 
 def copy_slots(state: Tensor, source: Tensor, target: Tensor, dim: int = -1) -> None:

@@ -93,8 +93,14 @@ class Rollouts:
 class Decoder(Protocol):
     """Incremental decoding of P candidates x W slots (see `PopulationDecoder`)."""
 
-    def start(self, policy_seeds: Tensor, n_instances: int) -> None:
-        """Empty caches for n_instances x M slots; slot i * M + m runs seed m."""
+    def start(
+        self, policy_seeds: Tensor, n_instances: int, memory: list[Tensor] | None = None
+    ) -> None:
+        """Empty caches for n_instances x M slots; slot i * M + m runs seed m.
+
+        ``memory`` holds the caches of the decoder before, which this one may write over; it
+        then holds this one's.
+        """
 
     def step(self, tokens: Tensor) -> Tensor:
         """Feeds a token to each of the first W slots: (P, W, input_dim) -> logits (P, W, out)."""
@@ -146,6 +152,7 @@ class RolloutEngine:
         self.model, self.dynamics, self.player = model, dynamics, player
         self.share_histories, self.compact_below = share_histories, compact_below
         self.decoder = decoder
+        self._cache_memory: list[Tensor] = []  # the last decoder's caches, for the next one
         self._forward = torch.vmap(self._forward_one, in_dims=(0, None, None, None))
 
     def _forward_one(self, params, tokens: Tensor, policy_seeds: Tensor, mask: Tensor | None):
@@ -207,7 +214,7 @@ class RolloutEngine:
         """Decodes every distinct history a token per step (see `SlotSplit`)."""
         n_members, n_instances, n_seeds = shape
         decoder = self.decoder(self.model, weights, self.player.length)
-        decoder.start(policy_seeds, n_instances)  # slot i * M + m runs seed m
+        decoder.start(policy_seeds, n_instances, self._cache_memory)  # slot i * M + m: seed m
         state = batch_index(start, _episode_rows(shape))  # (P*I*M, ...)
         member = np.repeat(np.arange(n_members), n_instances * n_seeds)  # of each episode
         if self.share_histories:  # at first every instance under seed m is in slot m

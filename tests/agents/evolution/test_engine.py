@@ -111,6 +111,22 @@ def grid_engine_equals_single_env_play(engine: RolloutEngine) -> None:
                 assert [tuple(c) for c in recorded] == cells
 
 
+@pytest.mark.parametrize("attention", ["softmax", "linear"])
+def test_consecutive_generations_write_over_the_caches_and_play_as_a_fresh_engine(attention):
+    player = GridPlayer(GRID)
+    model = tiny_model(attention, player)
+    engine = RolloutEngine(model, GRID.dynamics, player)
+    seeds = model.sample_policy_seed(2, torch.Generator().manual_seed(2))
+    engine.play(population(model, 3), CELLS, seeds)
+    memory = [t.data_ptr() for t in engine._cache_memory]
+    for later in (population(model, 3, scale=1.0), population(model, 2)):  # the same P, then not
+        returns = engine.play(later, CELLS, seeds).returns
+        fresh = RolloutEngine(model, GRID.dynamics, player).play(later, CELLS, seeds).returns
+        assert torch.equal(returns, fresh)
+        if len(later) == 3:
+            assert memory and [t.data_ptr() for t in engine._cache_memory] == memory
+
+
 def one_shot_engine_equals_single_env(env, player, config, logits_of) -> torch.Tensor:
     """Engine returns (P, I, M) against `env.step` of each member's own forward, per seed."""
     model = SeededTransformer(config, torch.Generator().manual_seed(0)).double()
