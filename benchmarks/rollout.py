@@ -99,8 +99,12 @@ def plain_loop_steps_per_second(model, player, cells, seeds, seconds: float) -> 
 
 
 def timed_generation(engine: RolloutEngine, population: Tensor, cells, seeds, tally=None):
-    """The returns of one generation and its seconds, after a small warm-up (not tallied)."""
-    engine.play(population[:4], cells, seeds)
+    """The returns of one generation and its seconds, after a warm-up one (not tallied).
+
+    The warm-up plays the same population, so the timed generation writes over the caches
+    it left, as every generation of a run but the first does.
+    """
+    engine.play(population, cells, seeds)
     if tally is not None:
         tally.tokens, tally.flops, tally.seconds = 0, 0.0, 0.0
     start = time.perf_counter()
