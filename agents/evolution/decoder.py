@@ -325,8 +325,8 @@ def _gelu_(x: Tensor) -> Tensor:
 def _repeat_slots(t: Tensor, n_instances: int, out: Tensor | None = None) -> Tensor:
     """(..., M) -> (..., I * M): slot i * M + m is a copy of slot m; in `out` if it fits."""
     repeated = t.unsqueeze(-2).expand(*t.shape[:-1], n_instances, t.shape[-1])
-    fits = out is not None and out.dtype == t.dtype and out.is_contiguous()
-    if not fits or out.shape != (*t.shape[:-1], n_instances * t.shape[-1]):
+    shape = (*t.shape[:-1], n_instances * t.shape[-1])
+    if out is None or out.shape != shape or out.dtype != t.dtype or not out.is_contiguous():
         return repeated.flatten(-2).contiguous()  # a copy even where flatten gives a view
     out.view(repeated.shape).copy_(repeated)
     return out
