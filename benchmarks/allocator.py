@@ -68,6 +68,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--child", nargs=2, metavar=("CASE", "ALLOCATOR"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if min(args.processes, args.steps) < 1:
+        parser.error("--processes and --steps must be at least 1")
     if args.child:
         print(json.dumps(measure(*args.child, args.steps)))
         return
