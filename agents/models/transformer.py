@@ -257,16 +257,56 @@ class Attention(nn.Module):
             (v.unflatten(-3, a), v.unflatten(-3, c)),
         )
 
+    def head_features(self, h: Tensor, head_weight: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries, keys and values seen through ``proj`` and a head, for ``ring_head``.
+
+        Args:
+            h: The attention's inputs (..., width).
+            head_weight: (out, width) the weight of a linear head after this attention.
+
+        Returns:
+            q and k (..., H * ks) and per head ``head_weight @ proj`` of v (..., H * out).
+        """
+        n_heads, key_size = self.n_heads, self.key_size
+        weights = self.qkv.weight.unflatten(0, (3, n_heads, key_size)).unbind(0)  # (H, ks, w)
+        biases = self.qkv.bias.unflatten(0, (3, n_heads, key_size)).unbind(0)  # (H, ks)
+        fold = (head_weight @ self.proj.weight).unflatten(1, (n_heads, key_size))  # (out, H, ks)
+        value_weight = torch.einsum("ohk,hkw->how", fold, weights[2]).flatten(0, 1)
+        value_bias = torch.einsum("ohk,hk->ho", fold, biases[2]).flatten()
+        q = F.linear(h, weights[0].flatten(0, 1), biases[0].flatten())
+        k = F.linear(h, weights[1].flatten(0, 1), biases[1].flatten())
+        return q, k, F.linear(h, value_weight, value_bias)
+
+    def ring_head(self, q: Tensor, k: Tensor, values: Tensor) -> Tensor:
+        """``ring``'s output through a head's weight, from ``head_features`` in ring order.
+
+        Args:
+            q: The queries (..., N, H * ks) of the N positions on the ring.
+            k: Their keys (..., N, H * ks).
+            values: Their values through the head (..., N, H * out).
+
+        Returns:
+            (..., N, out): ``head_weight @ ring(...)`` without the projection's bias.
+        """
+        q, k, values = (t.unflatten(-1, (self.n_heads, -1)) for t in (q, k, values))
+        keys, rolled = (k.roll(1, -3), k.roll(-1, -3)), (values.roll(1, -3), values.roll(-1, -3))
+        return self._attend(q, keys, rolled).sum(-2)
+
     def _between(
         self, q: Tensor, keys: tuple[Tensor, Tensor], values: tuple[Tensor, Tensor]
     ) -> Tensor:
         """Projected attention of queries (..., H, ks) over two keys and values each."""
+        return self.proj(self._attend(q, keys, values).flatten(-2))  # (..., width)
+
+    def _attend(
+        self, q: Tensor, keys: tuple[Tensor, Tensor], values: tuple[Tensor, Tensor]
+    ) -> Tensor:
+        """Attention of queries (..., H, ks) over two keys and values (..., H, F) each."""
         before, after = ((q * k).sum(-1) for k in keys)  # (..., H)
         if self.softmax:
             pair = torch.stack(torch.broadcast_tensors(before, after)) / math.sqrt(self.key_size)
             before, after = pair.softmax(dim=0).unbind(0)
-        out = before.unsqueeze(-1) * values[0] + after.unsqueeze(-1) * values[1]
-        return self.proj(out.flatten(-2))  # (..., H * ks) -> (..., width)
+        return before.unsqueeze(-1) * values[0] + after.unsqueeze(-1) * values[1]
 
     def empty_cache(self, shape: tuple[int, ...], like: Tensor, length: int) -> tuple[Tensor, ...]:
         """Decoding state before any token: (state,) for linear, (keys, values) for softmax.
@@ -360,6 +400,26 @@ class Block(nn.Module):
         """
         out = self.attn.triples(self.attn.qkv(self.ln_attn(h)))
         return self._mlp(h.unflatten(-2, (1, -1, 1)) + out)
+
+    def head_features(self, h: Tensor, head: nn.Linear) -> tuple[Tensor, Tensor, Tensor]:
+        """What ``ring_logits`` reads of h (..., width) when ``head`` follows this block.
+
+        Only without MLP: the block's output is then linear in its attention's values, and the
+        head can act on them before they are mixed (on each row of h, not on each position).
+
+        Returns:
+            q and k (..., H * ks); the values through the head (..., H * out) and the head of h
+            itself (..., out), concatenated.
+        """
+        q, k, values = self.attn.head_features(self.ln_attn(h), head.weight)
+        base = F.linear(h, head.weight, head(self.attn.proj.bias))  # the head of h + proj's bias
+        return q, k, torch.cat([values, base], -1)
+
+    def ring_logits(self, q: Tensor, k: Tensor, values: Tensor) -> Tensor:
+        """``head(ring(h))`` of positions on a ring, from ``head_features`` (..., N, F)."""
+        n_outputs = values.shape[-1] // (self.attn.n_heads + 1)
+        head = self.attn.ring_head(q, k, values[..., :-n_outputs])
+        return values[..., -n_outputs:] + head
 
     def step(
         self, h: Tensor, cache: tuple[Tensor, ...], position: int, extra: Tensor | None = None
@@ -692,8 +752,11 @@ class SeededTransformer(nn.Module):
         compiled coloring training step about 2.4x faster; eager, no faster). After the first
         block a vertex depends only on itself and its two neighbours, so when the B graphs
         hold more positions than there are triples (B > N^2), the first block runs once per
-        (seed, triple) (``Block.triples``) and the positions read their triple's row.
-        Otherwise it is the full forward pass.
+        (seed, triple) (``Block.triples``) and the positions read their triple's row. When the
+        last block has no MLP, the head acts on its inputs' values once per row, before the
+        attention mixes them (``Block.head_features``): each position then reads its row's
+        queries, keys and head-sized values, not whole features. Otherwise it is the full
+        forward pass.
 
         Args:
             order: (B, N) int64, each row a permutation of the N >= 3 vertices.
@@ -733,14 +796,19 @@ class SeededTransformer(nn.Module):
         def in_cycle_order(table: Tensor) -> Tensor:  # (S, R, F), R rows as h's -> (B, S, N, F)
             return table.flatten(0, 1).index_select(0, index.flatten()).unflatten(0, index.shape)
 
-        if blocks:  # the next block's queries, keys and values once per row of h, too
-            qkv = blocks[0].attn.qkv(blocks[0].ln_attn(h))
-            h = blocks.pop(0).ring(in_cycle_order(h), in_cycle_order(qkv))
+        last = blocks.pop() if blocks and blocks[-1].mlp is None else None  # folds the head
+        by_row = True  # h is a table of rows, not yet positions
+        for block in blocks:  # the block's queries, keys and values once per row of h, too
+            qkv = block.attn.qkv(block.ln_attn(h))
+            if by_row:
+                h, qkv, by_row = in_cycle_order(h), in_cycle_order(qkv), False
+            h = block.ring(h, qkv)
+        if last is not None:
+            features = last.head_features(h, self.head)
+            logits = last.ring_logits(*map(in_cycle_order, features) if by_row else features)
         else:
-            h = in_cycle_order(h)
-        for block in blocks:
-            h = block.ring(h)
-        logits = _SmallMatmul.apply(h, self.head.weight.mT) + self.head.bias  # a narrow head
+            h = in_cycle_order(h) if by_row else h
+            logits = _SmallMatmul.apply(h, self.head.weight.mT) + self.head.bias  # a narrow head
         back = order.argsort(-1)[:, None, :, None].expand(*logits.shape)  # vertex v's position
         return logits.gather(-2, back)
 

@@ -258,6 +258,11 @@ def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(
     first, triples_calls = model.blocks[0], []
     triples = first.triples
     monkeypatch.setattr(first, "triples", lambda h: triples_calls.append(h) or triples(h))
+    last, folded_calls = model.blocks[-1], []  # without MLP, the head acts before the mixing
+    head_features = last.head_features
+    monkeypatch.setattr(
+        last, "head_features", lambda *a: folded_calls.append(a) or head_features(*a)
+    )
     vocab = torch.randn(7, 3, generator=gen(), dtype=torch.float64)
     order, adjacency = cycles(n_graphs, 7)
     seeds = model.sample_policy_seed(3, gen(3), length=7)
@@ -272,7 +277,9 @@ def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(
         results.append((logits, [p.grad.clone() for p in model.parameters()]))
     (cycle, cycle_grads), (full, full_grads) = results
     assert cycle.shape == (n_graphs, 3, 7, 2)
-    assert len(triples_calls) == (rings and n_graphs > 7**2)  # the path under test
+    assert len(triples_calls) == (rings and n_graphs > 7**2)  # the paths under test
+    blocks_after_triples = model.config.n_layers - len(triples_calls)
+    assert len(folded_calls) == (rings and not model.config.mlp and blocks_after_triples > 0)
     torch.testing.assert_close(cycle, full)
     torch.testing.assert_close(cycle_grads, full_grads)
 
