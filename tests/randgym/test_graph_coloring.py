@@ -13,6 +13,11 @@ from hypothesis import strategies as st
 
 import randgym  # noqa: F401
 from randgym.envs.graph_coloring.core import ColoringDynamics, count_conflicts
+from randgym.envs.graph_coloring.cycles import (
+    adjacency_from_orders,
+    cycle_orders,
+    orders_of_sequences,
+)
 from randgym.envs.graph_coloring.generator import CycleGenerator, ErdosRenyiGenerator
 
 ENV_ID = "RandAlg/GraphColoring-v0"
@@ -100,6 +105,16 @@ def test_sample_batch_gives_valid_uniform_cycles():
     counts = np.bincount(generator.indices_of(cycles), minlength=12)  # validates them too
     # Each count is Binomial(120000, 1/12): mean 10000, sd ~95.7; 6 sd bounds fail w.p. < 1e-8.
     assert counts.size == 12 and np.all(np.abs(counts - 10_000) < 6 * 95.7)
+
+
+@pytest.mark.parametrize("n", [3, 4, 10])
+def test_the_order_of_a_sequence_is_the_walk_of_its_adjacency(n):
+    sequences = CycleGenerator(n).sample_sequences(np.random.default_rng(n), 500)
+    rotated = np.roll(sequences, 3, axis=1)  # the same cycles from other starts, other ways
+    walks, is_cycle = cycle_orders(adjacency_from_orders(sequences))
+    assert is_cycle.all()
+    for same in (sequences, rotated, rotated[:, ::-1]):
+        np.testing.assert_array_equal(orders_of_sequences(same), walks)
 
 
 @pytest.mark.parametrize("generator", [CycleGenerator(10), ErdosRenyiGenerator(7, 0.3)])

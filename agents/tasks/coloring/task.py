@@ -21,7 +21,7 @@ from agents.tasks.base import Baseline, Batch, SupervisedTask
 from agents.tasks.coloring import similarity
 from agents.tasks.coloring.player import ColoringPlayer, vertex_tokens
 from agents.tasks.similarity import SimilarViews
-from randgym.envs.graph_coloring import cycle_orders
+from randgym.envs.graph_coloring import adjacency_from_orders, cycle_orders, orders_of_sequences
 
 N_COLORS = 3
 QUICK_INSTANCES = 8192  # random cycles in the quick evaluation set of training logs
@@ -153,6 +153,12 @@ class ColoringTask(SupervisedTask):
             sequence around each cycle (used by ``sampled_success``).
         """
         orders, _ = cycle_orders(adjacency)
+        return {"adjacency": torch.from_numpy(adjacency != 0), "order": torch.from_numpy(orders)}
+
+    def sample(self, rng: np.random.Generator, n: int) -> Batch:
+        """``batch`` of ``n`` fresh cycles, ordered from the generator's draws, not its walks."""
+        orders = orders_of_sequences(self.generator.sample_sequences(rng, n))
+        adjacency = adjacency_from_orders(orders)
         return {"adjacency": torch.from_numpy(adjacency != 0), "order": torch.from_numpy(orders)}
 
     def evaluation_set(self, rng: np.random.Generator, quick: bool = False) -> Batch:

@@ -1,7 +1,11 @@
 """The graph-coloring task: color a graph (by default 3-color a random cycle) in one step."""
 
 from randgym.envs.graph_coloring.core import ColoringDynamics, count_conflicts
-from randgym.envs.graph_coloring.cycles import adjacency_from_orders, cycle_orders
+from randgym.envs.graph_coloring.cycles import (
+    adjacency_from_orders,
+    cycle_orders,
+    orders_of_sequences,
+)
 from randgym.envs.graph_coloring.env import GraphColoringEnv
 from randgym.envs.graph_coloring.generator import (
     CycleGenerator,
@@ -20,4 +24,5 @@ __all__ = [
     "count_conflicts",
     "cycle_orders",
     "make_generator",
+    "orders_of_sequences",
 ]

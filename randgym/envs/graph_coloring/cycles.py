@@ -71,6 +71,21 @@ def indices_from_orders(orders: np.ndarray) -> np.ndarray:
     return index
 
 
+def orders_of_sequences(sequences: np.ndarray) -> np.ndarray:
+    """The orders (k, n) int64 of the cycles visiting vertices in `sequences` (k, n).
+
+    A sequence may start anywhere on its cycle and go either way; its order is the rotation
+    that starts at vertex 0, reversed when needed so that its second vertex is the smaller
+    neighbour of 0 (as ``cycle_orders`` walks the adjacency, without reading it).
+    """
+    sequences = np.asarray(sequences, dtype=np.int64)
+    n = sequences.shape[1]
+    start = np.argmin(sequences, axis=1)[:, None]  # where vertex 0 is
+    forward = np.take_along_axis(sequences, (start + np.arange(n)) % n, axis=1)
+    backward = forward[:, -np.arange(n)]  # 0, then the others the other way round
+    return np.where(forward[:, 1:2] < backward[:, 1:2], forward, backward)
+
+
 def adjacency_from_orders(orders: np.ndarray) -> np.ndarray:
     """The int8 adjacency matrices (k, n, n) of cycles visiting vertices in `orders` (k, n)."""
     orders = np.asarray(orders, dtype=np.int64)

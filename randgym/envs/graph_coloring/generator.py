@@ -76,8 +76,15 @@ class CycleGenerator(InstanceGenerator):
 
     def sample_batch(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """Uniform cycles (n, N, N) int8: the canonical cycle under uniform relabellings."""
-        orders = np.argsort(rng.random((n, self.n_vertices)), axis=1)
-        return adjacency_from_orders(orders)
+        return adjacency_from_orders(self.sample_sequences(rng, n))
+
+    def sample_sequences(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """The vertex sequences (n, N) int64, uniform permutations, of ``sample_batch``'s cycles.
+
+        The same draws from ``rng`` as ``sample_batch``; ``orders_of_sequences`` gives their
+        orders.
+        """
+        return np.argsort(rng.random((n, self.n_vertices)), axis=1)
 
     def validate(self, instance: Any) -> np.ndarray:
         """The instance as int8 adjacency, if it is one cycle through all N vertices."""

@@ -186,6 +186,15 @@ def test_coloring_sampled_success_equals_brute_force_enumeration():
     torch.testing.assert_close(task.sampled_success(logits, batch), expected)
 
 
+def test_coloring_sample_is_the_batch_of_the_generator_batch_sampler():
+    task = ColoringTask(8)
+    batch = task.sample(np.random.default_rng(RNG_SEED), 300)
+    expected = task.batch(task.generator.sample_batch(np.random.default_rng(RNG_SEED), 300))
+    assert batch.keys() == expected.keys()
+    for key, value in expected.items():
+        assert torch.equal(batch[key], value)
+
+
 def test_coloring_evaluation_set_is_every_cycle_once():
     task = ColoringTask(n_vertices=6)
     batch = task.evaluation_set(np.random.default_rng(0))
