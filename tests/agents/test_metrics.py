@@ -15,6 +15,7 @@ from agents.metrics import (
 )
 from agents.models.transformer import SeededTransformer
 from agents.tasks import ColoringTask, RecallTask
+from randgym.envs.graph_coloring import adjacency_from_orders
 
 
 @pytest.fixture(autouse=True)
@@ -100,10 +101,7 @@ def test_a_fixed_seed_model_votes_with_copies_of_its_prediction():
 
 def test_coloring_majority_is_the_mode_of_whole_colorings():
     task = ColoringTask(n_vertices=4)
-    adjacency = torch.zeros(1, 4, 4, dtype=torch.bool)
-    for a, b in ((0, 1), (1, 2), (2, 3), (3, 0)):
-        adjacency[0, a, b] = adjacency[0, b, a] = True
-    batch = {"adjacency": adjacency}
+    batch = task.batch(adjacency_from_orders(np.array([[0, 1, 2, 3]])))  # the cycle 0-1-2-3-0
     good, other_good, bad = [0, 1, 0, 1], [1, 2, 1, 0], [0, 0, 1, 2]
     # subsets of 3: (good, bad, good) -> good; (bad, good, bad) -> bad
     prediction = torch.tensor([[good, bad, good, bad, good, bad]])

@@ -204,8 +204,8 @@ class ColoringTask(SupervisedTask):
 
     def correct(self, prediction: Tensor, batch: Batch) -> Tensor:
         """Whether colorings (B, K, N) are proper (no monochromatic edge), (B, K) bool."""
-        same = prediction.unsqueeze(-1) == prediction.unsqueeze(-2)  # (B, K, N, N)
-        return ~(same & batch["adjacency"].unsqueeze(1)).any(dim=(-1, -2))
+        around = in_cycle_order(prediction.unsqueeze(-1), batch["order"])[..., 0]  # (B, K, N)
+        return (around != around.roll(-1, dims=-1)).all(dim=-1)
 
     def vote(self, prediction: Tensor, dim: int) -> Tensor:
         """The statistical mode of whole colorings along ``dim`` (the smallest on ties).
