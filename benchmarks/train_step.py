@@ -9,9 +9,10 @@ the last query only) against the obvious path ("plain": the full ``forward`` on 
 read at the last position), in this one run; coloring (C_10, batch 256, m = 10) runs
 ``SeededTransformer.forward_cycle`` ("fast": the vertices in cycle order, each attending its
 two neighbours by rolled keys and values) against the full ``forward`` with the adjacency as
-an N x N mask and the loss's N x N products ("plain"). ``--compile`` adds the task's own
-``torch.compile``d step ("compiled", the fast path; for coloring, eager steps take the masked
-forward pass, see ``ColoringTask.logits``) and the compiled plain step ("plain+c").
+an N x N mask, and N x N products in the loss and the success check ("plain"). ``--compile``
+adds the task's own ``torch.compile``d step ("compiled", the fast path; for coloring, eager
+steps take the masked forward pass, see ``ColoringTask.logits``) and the compiled plain step
+("plain+c").
 Reported: ms per step, tokens per second (inputs x seeds x positions), the speed-up over
 plain, the model's GFLOP/s and their fraction of the machine's measured matmul peak
 ("model"), and the fraction the path's own matmuls reach ("done",
@@ -58,12 +59,18 @@ class PlainColoringTask(ColoringTask):
     """Coloring through the obvious path: the full forward with the adjacency as the mask."""
 
     def logits(self, model: SeededTransformer, batch: dict, policy_seed: torch.Tensor):
-        """Logits (B, S, N, 3) of the full forward pass, compiled too."""
-        return self.masked_logits(model, batch, policy_seed)
+        """Logits (B, S, N, 3) by vertex of the full forward pass, compiled too."""
+        tokens = self.tokens(batch).to(model.head.weight)
+        return model(tokens, policy_seed, mask=batch["adjacency"])
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
         """The loss from N x N products of the colors' probabilities."""
         return coloring_loss(logits, batch["adjacency"].unsqueeze(1))
+
+    def correct(self, prediction: torch.Tensor, batch: dict) -> torch.Tensor:
+        """Whether colorings (B, K, N) by vertex leave no edge of the N x N adjacency one color."""
+        same = prediction.unsqueeze(-1) == prediction.unsqueeze(-2)  # (B, K, N, N)
+        return ~(same & batch["adjacency"].unsqueeze(1)).any(dim=(-1, -2))
 
 
 class CycleColoringTask(ColoringTask):

@@ -739,24 +739,24 @@ class SeededTransformer(nn.Module):
         return self.config.mask == "none" and self.config.n_prefix == 0
 
     def forward_cycle(self, order: Tensor, vocab: Tensor, policy_seed: Tensor) -> Tensor:
-        """Logits of cycle graphs whose vertex v is the token ``vocab[v]``, by vertex.
+        """Logits of cycle graphs whose vertex v is the token ``vocab[v]``, in cycle order.
 
         Graph b is the cycle ``order[b, 0] - order[b, 1] - ... - order[b, N-1] - order[b, 0]``
         and is the attention mask: each vertex attends its two neighbours. Equals
         ``self(vocab.expand(B, N, -1), policy_seed, mask=adjacency)`` with that cycle's
-        adjacency. When ``rings`` (no config mask, no prefix seed token), the embedding and the
-        first block's queries, keys and values run once per (seed, vertex), then the vertices
-        go in cycle order, where a vertex's neighbours are the positions before and after it,
-        so every attention is two products with rolled keys and values (``Attention.ring``)
-        instead of an N x N masked one: elementwise work that ``torch.compile`` fuses (a
-        compiled coloring training step about 2.4x faster; eager, no faster). After the first
-        block a vertex depends only on itself and its two neighbours, so when the B graphs
-        hold more positions than there are triples (B > N^2), the first block runs once per
-        (seed, triple) (``Block.triples``) and the positions read their triple's row. When the
-        last block has no MLP, the head acts on its inputs' values once per row, before the
-        attention mixes them (``Block.head_features``): each position then reads its row's
-        queries, keys and head-sized values, not whole features. Otherwise it is the full
-        forward pass.
+        adjacency, its rows taken in the cycle's order. When ``rings`` (no config mask, no
+        prefix seed token), the embedding and the first block's queries, keys and values run
+        once per (seed, vertex), then the vertices go in cycle order, where a vertex's
+        neighbours are the positions before and after it, so every attention is two products
+        with rolled keys and values (``Attention.ring``) instead of an N x N masked one:
+        elementwise work that ``torch.compile`` fuses (a compiled coloring training step about
+        2.4x faster; eager, no faster). After the first block a vertex depends only on itself
+        and its two neighbours, so when the B graphs hold more positions than there are triples
+        (B > N^2), the first block runs once per (seed, triple) (``Block.triples``) and the
+        positions read their triple's row. When the last block has no MLP, the head acts on its
+        inputs' values once per row, before the attention mixes them
+        (``Block.head_features``): each position then reads its row's queries, keys and
+        head-sized values, not whole features. Otherwise it is the full forward pass.
 
         Args:
             order: (B, N) int64, each row a permutation of the N >= 3 vertices.
@@ -764,7 +764,7 @@ class SeededTransformer(nn.Module):
             policy_seed: S seeds, shaped as by ``sample_policy_seed``.
 
         Returns:
-            Logits (B, S, N, output_dim), row v for vertex v.
+            Logits (B, S, N, output_dim) in cycle order: row p for vertex ``order[b, p]``.
         """
         n_vertices = vocab.shape[0] if vocab.dim() == 2 else 0
         if vocab.dim() != 2 or vocab.shape[-1] != self.config.input_dim or n_vertices < 3:
@@ -783,7 +783,8 @@ class SeededTransformer(nn.Module):
         if not self.rings:
             mask = torch.from_numpy(adjacency_from_orders(order.cpu().numpy()) != 0)
             tokens = vocab.expand(order.shape[0], -1, -1)
-            return self(tokens, policy_seed, mask=mask.to(vocab.device))
+            logits = self(tokens, policy_seed, mask=mask.to(vocab.device))  # by vertex
+            return logits.gather(-2, order[:, None, :, None].expand(*logits.shape))
         h = self._embed(vocab, policy_seed)  # (S, N, width): vertex v under seed s
         blocks, rows = list(self.blocks), order  # rows: the row of h each position reads
         if n_vertices**2 < order.shape[0]:  # fewer (seed, triple) rows than positions
@@ -809,8 +810,7 @@ class SeededTransformer(nn.Module):
         else:
             h = in_cycle_order(h) if by_row else h
             logits = _SmallMatmul.apply(h, self.head.weight.mT) + self.head.bias  # a narrow head
-        back = order.argsort(-1)[:, None, :, None].expand(*logits.shape)  # vertex v's position
-        return logits.gather(-2, back)
+        return logits
 
     def init_cache(self, batch_shape: int | tuple[int, ...], policy_seed: Tensor) -> DecodeCache:
         """Start incremental decoding of batch_shape x S sequences (causal mask only).

@@ -59,17 +59,17 @@ def coloring_loss(logits: Tensor, adjacency: Tensor) -> Tensor:
     return (same * edges).sum(dim=(-1, -2))
 
 
-def cycle_coloring_loss(logits: Tensor, order: Tensor) -> Tensor:
-    """``coloring_loss`` of cycles given by their vertex order: the edges join neighbours in it.
+def cycle_coloring_loss(logits: Tensor) -> Tensor:
+    """``coloring_loss`` of cycles whose logits are in cycle order: the edges join neighbours.
 
     Args:
-        logits: (B, S, N, C) color logits by vertex.
-        order: (B, N) int64, graph b is the cycle order[b, 0] - ... - order[b, N-1] - order[b, 0].
+        logits: (B, S, N, C) color logits; position p of graph b is next to p - 1 and p + 1,
+            and the last position is next to the first.
 
     Returns:
         The loss (B, S), without the N x N products of ``coloring_loss``.
     """
-    around = in_cycle_order(logits.softmax(dim=-1), order)  # (B, S, N, C)
+    around = logits.softmax(dim=-1)
     return (around * around.roll(-1, dims=-2)).sum(dim=(-1, -2))
 
 
@@ -150,7 +150,7 @@ class ColoringTask(SupervisedTask):
 
         Returns:
             ``{"adjacency": (n, N, N) bool, "order": (n, N) int64}``; the order is the vertex
-            sequence around each cycle (used by ``sampled_success``).
+            sequence around each cycle, the order of ``logits``' positions.
         """
         orders, _ = cycle_orders(adjacency)
         return {"adjacency": torch.from_numpy(adjacency != 0), "order": torch.from_numpy(orders)}
@@ -172,7 +172,10 @@ class ColoringTask(SupervisedTask):
         return vertex_tokens(batch["adjacency"].shape[0], self.n_vertices)
 
     def logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
-        """Color logits (B, S, N, 3) with the adjacency as the attention mask.
+        """Color logits (B, S, N, 3) with the adjacency as the attention mask, in cycle order.
+
+        Position p holds vertex ``batch["order"][b, p]``: a cycle's neighbours are neighbouring
+        positions, which is how ``loss``, ``correct`` and ``sampled_success`` read them.
 
         Under ``torch.compile`` (the trainer's ``compile``) through
         ``SeededTransformer.forward_cycle``, whose attention over the cycle's neighbours the
@@ -187,7 +190,8 @@ class ColoringTask(SupervisedTask):
     def masked_logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
         """``logits`` through the full forward pass with the adjacency as an N x N mask."""
         tokens = self.tokens(batch).to(model.head.weight)
-        return model(tokens, policy_seed, mask=batch["adjacency"].to(tokens.device))
+        by_vertex = model(tokens, policy_seed, mask=batch["adjacency"].to(tokens.device))
+        return in_cycle_order(by_vertex, batch["order"].to(tokens.device))
 
     def cycle_logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
         """``logits`` through ``SeededTransformer.forward_cycle`` of the batch's cycle orders."""
@@ -196,16 +200,15 @@ class ColoringTask(SupervisedTask):
 
     def loss(self, logits: Tensor, batch: Batch) -> Tensor:
         """The partial-coloring loss (expected monochromatic edges), (B, S)."""
-        return cycle_coloring_loss(logits, batch["order"])
+        return cycle_coloring_loss(logits)
 
     def predict(self, logits: Tensor) -> Tensor:
         """The argmax coloring (B, S, N) int64."""
         return logits.argmax(dim=-1)
 
     def correct(self, prediction: Tensor, batch: Batch) -> Tensor:
-        """Whether colorings (B, K, N) are proper (no monochromatic edge), (B, K) bool."""
-        around = in_cycle_order(prediction.unsqueeze(-1), batch["order"])[..., 0]  # (B, K, N)
-        return (around != around.roll(-1, dims=-1)).all(dim=-1)
+        """Whether colorings (B, K, N) in cycle order are proper, (B, K) bool."""
+        return (prediction != prediction.roll(-1, dims=-1)).all(dim=-1)
 
     def vote(self, prediction: Tensor, dim: int) -> Tensor:
         """The statistical mode of whole colorings along ``dim`` (the smallest on ties).
@@ -226,7 +229,7 @@ class ColoringTask(SupervisedTask):
         ``D_i = diag(p_{o_i})`` and ``J = 1 - I`` (adjacent colors differ); ``M D J`` is computed
         as ``rowsum(M D) - M D`` (tiny batched matmuls are slow on a CPU).
         """
-        around = in_cycle_order(logits.softmax(dim=-1), batch["order"])  # (B, S, N, C)
+        around = logits.softmax(dim=-1)  # (B, S, N, C) in cycle order
         product = torch.eye(N_COLORS, dtype=around.dtype).expand(*around.shape[:2], -1, -1)
         for i in range(self.n_vertices):
             scaled = product * around[..., i, None, :]  # (B, S, C, C): M D_i

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from agents.tasks.coloring.task import coloring_loss, cycle_coloring_loss
+from agents.tasks.coloring.task import coloring_loss, cycle_coloring_loss, in_cycle_order
 from agents.tasks.recall.task import recall_loss
 from randgym.envs.graph_coloring import adjacency_from_orders
 
@@ -76,6 +76,6 @@ def test_cycle_coloring_loss_is_coloring_loss_of_the_cycles_adjacency():
     logits = torch.randn(3, 4, 6, 3, generator=generator)  # (B, S, N, C)
     order = torch.stack([torch.randperm(6, generator=generator) for _ in range(3)])
     adjacency = torch.from_numpy(adjacency_from_orders(order.numpy()))  # (B, N, N) 0/1
-    loss = cycle_coloring_loss(logits, order)
+    loss = cycle_coloring_loss(in_cycle_order(logits, order))
     assert loss.shape == (3, 4)
     torch.testing.assert_close(loss, coloring_loss(logits, adjacency[:, None]))
