@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from agents.models.transformer import SeededTransformer
+from agents.runs.compiler import compiled
 
 if TYPE_CHECKING:  # the tasks import these metrics: no import cycle at run time
     from agents.tasks import SupervisedTask
@@ -115,7 +116,7 @@ def score_instances(
         for k in majority
         if n_seeds == 1 or k <= n_seeds
     }
-    score = torch.compile(score_chunk, dynamic=False) if compile else score_chunk
+    score = compiled(score_chunk) if compile else score_chunk
     n = next(iter(batch.values())).shape[0]
     step = max(1, chunk // n_seeds)
     scores: dict[str, np.ndarray] = {}  # chunk results copied in, then freed: kept, they

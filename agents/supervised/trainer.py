@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from agents.models.transformer import SeededTransformer
+from agents.runs.compiler import compiled
 from agents.supervised.qnorm import q_norm
 from agents.tasks import SupervisedTask
 
@@ -145,10 +146,6 @@ class Diverged(RuntimeError):
 
 STATE_PREFIX = "trainer."  # the names of a trainer's tensors in a checkpoint
 MOMENTS = ("exp_avg", "exp_avg_sq")  # with "step", AdamW's state of a parameter (no amsgrad)
-# Inductor writes out every tensor that more than one consumer reads, instead of computing it
-# again in each (by default it recomputes up to 4 readers): the compiled steps of both tasks
-# ran about 1.1-1.3x faster (benchmarks/train_step.py)
-COMPILE_OPTIONS = {"realize_reads_threshold": 1}
 
 
 class Trainer:
@@ -176,11 +173,7 @@ class Trainer:
         compile: bool = False,
     ) -> None:
         self.task, self.model, self.config = task, model, config
-        self._forward = (
-            torch.compile(self._objective, dynamic=False, options=COMPILE_OPTIONS)
-            if compile
-            else self._objective
-        )
+        self._forward = compiled(self._objective) if compile else self._objective
         self.generator, self.rng = generator, rng
         self.optimizer = torch.optim.AdamW(
             model.parameters(),
