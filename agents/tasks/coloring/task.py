@@ -179,7 +179,7 @@ class ColoringTask(SupervisedTask):
 
         Under ``torch.compile`` (the trainer's ``compile``) through
         ``SeededTransformer.forward_cycle``, whose attention over the cycle's neighbours the
-        compiler fuses into a few loops (a training step about 2.4x faster); eager through the
+        compiler fuses into a few loops (a training step about 4x faster); eager through the
         masked forward pass, whose few large products are faster without that fusion
         (``benchmarks/train_step.py``). Both give the same logits.
         """
