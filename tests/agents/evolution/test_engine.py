@@ -167,9 +167,10 @@ def test_coloring_engine_equals_single_env_play(chunk_elements, monkeypatch):
     monkeypatch.setattr(engine_module, "ONE_SHOT_ELEMENTS", chunk_elements)
     task = ColoringTask(n_vertices=6)
 
-    def logits_of(model, instance, seed):  # the supervised task's adjacency-masked forward
+    def logits_of(model, instance, seed):  # the adjacency-masked forward, by vertex
         batch = task.batch(np.asarray(instance)[None])
-        return task.predict(task.logits(model, batch, seed))[0, 0].numpy()
+        tokens = task.tokens(batch).to(model.head.weight)
+        return task.predict(model(tokens, seed, mask=batch["adjacency"]))[0, 0].numpy()
 
     config = task.model_config(**TINY)
     env = gym.make("RandAlg/GraphColoring-v0", n_vertices=6)
