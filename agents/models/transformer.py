@@ -167,6 +167,18 @@ def _oriented_matmul(a: Tensor, b: Tensor) -> Tensor:
     return a @ b
 
 
+def _small_product(a: Tensor, b: Tensor) -> Tensor:
+    """``a @ b`` of stacks of small matrices (a few rows or columns, or a short inner dim).
+
+    Under ``torch.compile`` a broadcast product summed over the inner dim, which inductor
+    fuses with its neighbours into one loop; eager, ``_SmallMatmul``'s batched matmul (the
+    broadcast form materialises every product there and is several times slower).
+    """
+    if torch.compiler.is_compiling():
+        return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2)
+    return _SmallMatmul.apply(a, b)
+
+
 class _SmallMatmul(torch.autograd.Function):
     """``a @ b`` of stacks of small matrices whose backward products also run the wide way."""
 
@@ -711,8 +723,8 @@ class SeededTransformer(nn.Module):
             n_q = attn.n_heads * attn.key_size if last else 0  # the last query comes from h
             weight, weight_bias = attn.qkv.weight[n_q:], attn.qkv.bias[n_q:]
             features = gather(F.linear(table + bias, weight, weight_bias))  # (B, S, L, F)
-            for out, earlier in zip(outputs, self.blocks, strict=False):
-                features = features + F.linear(out, weight @ earlier.attn.proj.weight)
+            for out, earlier in zip(outputs, self.blocks, strict=False):  # an inner dim H * ks
+                features = features + _small_product(out, (weight @ earlier.attn.proj.weight).mT)
             if last:
                 q = attn.qkv(h)[..., :n_q].unflatten(-1, (attn.n_heads, -1))  # (B, S, H, ks)
                 k, v = features.unflatten(-1, (2, attn.n_heads, -1)).unbind(-3)  # (B,S,L,H,ks)
@@ -723,10 +735,10 @@ class SeededTransformer(nn.Module):
             qkv = features.unflatten(-1, (3, attn.n_heads, attn.key_size))  # (B, S, L, 3, H, ks)
             # contiguous operands: batched matmuls of strided views are slower, compiled or not
             q, k, v = (t.transpose(-2, -3).contiguous() for t in qkv.unbind(-3))  # (B,S,H,L,ks)
-            scores = _SmallMatmul.apply(q, k.transpose(-1, -2))  # (B, S, H, L, L)
+            scores = _small_product(q, k.transpose(-1, -2))  # (B, S, H, L, L)
             if self.config.mask == "causal":
                 scores = torch.where(causal, scores, 0.0).contiguous()
-            out = _SmallMatmul.apply(scores, v)  # (B, S, H, L, ks)
+            out = _small_product(scores, v)  # (B, S, H, L, ks)
             out = out.transpose(-2, -3).flatten(-2).contiguous()  # (B, S, L, H * ks)
             outputs.append(out)
             h = h + attn.proj(out[..., -1, :])
