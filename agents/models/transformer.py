@@ -171,12 +171,13 @@ def _small_product(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` of stacks of small matrices (a few rows or columns, or a short inner dim).
 
     Under ``torch.compile`` a broadcast product summed over the inner dim, which inductor
-    fuses with its neighbours into one loop; eager, ``_SmallMatmul``'s batched matmul (the
-    broadcast form materialises every product there and is several times slower).
+    fuses with its neighbours into one loop. Eager (where the broadcast form materialises
+    every product and is several times slower), one matmul against a matrix ``b``, and
+    ``_SmallMatmul``'s batched products against a stack.
     """
     if torch.compiler.is_compiling():
         return (a.unsqueeze(-1) * b.unsqueeze(-3)).sum(-2)
-    return _SmallMatmul.apply(a, b)
+    return a @ b if b.dim() == 2 else _SmallMatmul.apply(a, b)
 
 
 class _SmallMatmul(torch.autograd.Function):
