@@ -394,12 +394,12 @@ class Block(nn.Module):
         out = self.attn(self.ln_attn(h), mask, last)
         return self._mlp((h if last is None else h[..., -last:, :]) + out)
 
-    def ring(self, h: Tensor, qkv: Tensor | None = None) -> Tensor:
+    def ring(self, h: Tensor, qkv: Tensor) -> Tensor:
         """Transform positions on a ring (..., N, width), each attending its two neighbours.
 
-        ``qkv``: the attention's features (..., N, 3 * H * ks) when already known (else of h).
+        ``qkv``: the attention's features (..., N, 3 * H * ks) of h, computed by the caller
+        (``forward_cycle`` computes them once per row of a table before gathering).
         """
-        qkv = self.attn.qkv(self.ln_attn(h)) if qkv is None else qkv
         return self._mlp(h + self.attn.ring(qkv))
 
     def triples(self, h: Tensor) -> Tensor:
@@ -424,6 +424,8 @@ class Block(nn.Module):
             q and k (..., H * ks); the values through the head (..., H * out) and the head of h
             itself (..., out), concatenated.
         """
+        if self.mlp is not None:
+            raise ValueError("head_features needs a block without MLP, whose output is linear")
         q, k, values = self.attn.head_features(self.ln_attn(h), head.weight)
         base = F.linear(h, head.weight, head(self.attn.proj.bias))  # the head of h + proj's bias
         return q, k, torch.cat([values, base], -1)

@@ -285,6 +285,12 @@ def test_cycle_logits_and_gradients_equal_the_forward_masked_by_the_cycle(
     torch.testing.assert_close(cycle_grads, full_grads)
 
 
+def test_the_head_acts_before_the_mixing_only_after_a_block_without_mlp():
+    model = make(**{**CYCLE, "seed_mode": "none", "mlp": True})
+    with pytest.raises(ValueError, match="without MLP"):
+        model.blocks[-1].head_features(torch.zeros(2, 8, dtype=torch.float64), model.head)
+
+
 def test_cycle_logits_refuse_bad_orders_and_vocabularies():
     model = make(**{**CYCLE, "seed_mode": "per_token_uniform", "seed_dim": 1})
     vocab, (order, _) = torch.randn(5, 3, dtype=torch.float64), cycles(2, 5)
