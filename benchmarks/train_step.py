@@ -60,8 +60,7 @@ class PlainColoringTask(ColoringTask):
 
     def logits(self, model: SeededTransformer, batch: dict, policy_seed: torch.Tensor):
         """Logits (B, S, N, 3) by vertex of the full forward pass, compiled too."""
-        tokens = self.tokens(batch).to(model.head.weight)
-        return model(tokens, policy_seed, mask=batch["adjacency"])
+        return self.vertex_logits(model, batch, policy_seed)
 
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
         """The loss from N x N products of the colors' probabilities."""

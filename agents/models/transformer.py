@@ -167,6 +167,12 @@ def _oriented_matmul(a: Tensor, b: Tensor) -> Tensor:
     return a @ b
 
 
+def in_cycle_order(values: Tensor, order: Tensor) -> Tensor:
+    """Per-vertex values (B, S, N, F) of cycles reordered along each cycle of order (B, N)."""
+    index = order[:, None, :, None].expand(-1, values.shape[1], -1, values.shape[-1])
+    return values.gather(-2, index)
+
+
 def _small_product(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` of stacks of small matrices (a few rows or columns, or a short inner dim).
 
@@ -799,8 +805,7 @@ class SeededTransformer(nn.Module):
         if not self.rings:
             mask = torch.from_numpy(adjacency_from_orders(order.cpu().numpy()) != 0)
             tokens = vocab.expand(order.shape[0], -1, -1)
-            logits = self(tokens, policy_seed, mask=mask.to(vocab.device))  # by vertex
-            return logits.gather(-2, order[:, None, :, None].expand(*logits.shape))
+            return in_cycle_order(self(tokens, policy_seed, mask=mask.to(vocab.device)), order)
         h = self._embed(vocab, policy_seed)  # (S, N, width): vertex v under seed s
         blocks, rows = list(self.blocks), order  # rows: the row of h each position reads
         if n_vertices**2 < order.shape[0]:  # fewer (seed, triple) rows than positions
@@ -810,7 +815,7 @@ class SeededTransformer(nn.Module):
         offsets = h.shape[1] * torch.arange(h.shape[0], device=order.device)  # (S,)
         index = rows.unsqueeze(-2) + offsets.unsqueeze(-1)  # (B, S, N): rows of (S * R, F)
 
-        def in_cycle_order(table: Tensor) -> Tensor:  # (S, R, F), R rows as h's -> (B, S, N, F)
+        def rows_in_cycle_order(table: Tensor) -> Tensor:  # (S, R, F), rows as h's -> (B, S, N, F)
             return table.flatten(0, 1).index_select(0, index.flatten()).unflatten(0, index.shape)
 
         last = blocks.pop() if blocks and blocks[-1].mlp is None else None  # folds the head
@@ -818,13 +823,13 @@ class SeededTransformer(nn.Module):
         for block in blocks:  # the block's queries, keys and values once per row of h, too
             qkv = block.attn.qkv(block.ln_attn(h))
             if by_row:
-                h, qkv, by_row = in_cycle_order(h), in_cycle_order(qkv), False
+                h, qkv, by_row = rows_in_cycle_order(h), rows_in_cycle_order(qkv), False
             h = block.ring(h, qkv)
         if last is not None:
             features = last.head_features(h, self.head)
-            logits = last.ring_logits(*map(in_cycle_order, features) if by_row else features)
+            logits = last.ring_logits(*map(rows_in_cycle_order, features) if by_row else features)
         else:
-            h = in_cycle_order(h) if by_row else h
+            h = rows_in_cycle_order(h) if by_row else h
             logits = _SmallMatmul.apply(h, self.head.weight.mT) + self.head.bias  # a narrow head
         return logits
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from agents.baselines.coloring import GreedyById, LocalExtremes, RandomTrials, batch_returns
-from agents.models.transformer import SeededTransformer
+from agents.models.transformer import SeededTransformer, in_cycle_order
 from agents.tasks.base import Baseline, Batch, SupervisedTask
 from agents.tasks.coloring import similarity
 from agents.tasks.coloring.player import ColoringPlayer, vertex_tokens
@@ -71,12 +71,6 @@ def cycle_coloring_loss(logits: Tensor) -> Tensor:
     """
     around = logits.softmax(dim=-1)
     return (around * around.roll(-1, dims=-2)).sum(dim=(-1, -2))
-
-
-def in_cycle_order(values: Tensor, order: Tensor) -> Tensor:
-    """Per-vertex values (B, S, N, F) reordered along each cycle of order (B, N)."""
-    index = order[:, None, :, None].expand(-1, values.shape[1], -1, values.shape[-1])
-    return values.gather(-2, index)
 
 
 class ColoringTask(SupervisedTask):
@@ -152,14 +146,12 @@ class ColoringTask(SupervisedTask):
             ``{"adjacency": (n, N, N) bool, "order": (n, N) int64}``; the order is the vertex
             sequence around each cycle, the order of ``logits``' positions.
         """
-        orders, _ = cycle_orders(adjacency)
-        return {"adjacency": torch.from_numpy(adjacency != 0), "order": torch.from_numpy(orders)}
+        return _cycles_batch(adjacency, cycle_orders(adjacency)[0])
 
     def sample(self, rng: np.random.Generator, n: int) -> Batch:
         """``batch`` of ``n`` fresh cycles, ordered from the generator's draws, not its walks."""
         orders = orders_of_sequences(self.generator.sample_sequences(rng, n))
-        adjacency = adjacency_from_orders(orders)
-        return {"adjacency": torch.from_numpy(adjacency != 0), "order": torch.from_numpy(orders)}
+        return _cycles_batch(adjacency_from_orders(orders), orders)
 
     def evaluation_set(self, rng: np.random.Generator, quick: bool = False) -> Batch:
         """All (N-1)!/2 cycles (181,440 for N = 10) in the generator's numbering; quick: 8192."""
@@ -189,9 +181,13 @@ class ColoringTask(SupervisedTask):
 
     def masked_logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
         """``logits`` through the full forward pass with the adjacency as an N x N mask."""
+        by_vertex = self.vertex_logits(model, batch, policy_seed)
+        return in_cycle_order(by_vertex, batch["order"].to(by_vertex.device))
+
+    def vertex_logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
+        """Color logits (B, S, N, 3) by vertex (row v: vertex v), as ``env.step`` takes colors."""
         tokens = self.tokens(batch).to(model.head.weight)
-        by_vertex = model(tokens, policy_seed, mask=batch["adjacency"].to(tokens.device))
-        return in_cycle_order(by_vertex, batch["order"].to(tokens.device))
+        return model(tokens, policy_seed, mask=batch["adjacency"].to(tokens.device))
 
     def cycle_logits(self, model: SeededTransformer, batch: Batch, policy_seed: Tensor) -> Tensor:
         """``logits`` through ``SeededTransformer.forward_cycle`` of the batch's cycle orders."""
@@ -239,3 +235,8 @@ class ColoringTask(SupervisedTask):
     def probabilities(self, logits: Tensor) -> Tensor:
         """The predictive probabilities (B, S, N * 3) of every vertex's colors."""
         return logits.softmax(dim=-1).flatten(-2)
+
+
+def _cycles_batch(adjacency: np.ndarray, orders: np.ndarray) -> Batch:
+    """The batch tensors of cycles (n, N, N) 0/1 walked in orders (n, N)."""
+    return {"adjacency": torch.from_numpy(adjacency != 0), "order": torch.from_numpy(orders)}

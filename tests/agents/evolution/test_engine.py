@@ -169,8 +169,7 @@ def test_coloring_engine_equals_single_env_play(chunk_elements, monkeypatch):
 
     def logits_of(model, instance, seed):  # the adjacency-masked forward, by vertex
         batch = task.batch(np.asarray(instance)[None])
-        tokens = task.tokens(batch).to(model.head.weight)
-        return task.predict(model(tokens, seed, mask=batch["adjacency"]))[0, 0].numpy()
+        return task.predict(task.vertex_logits(model, batch, seed))[0, 0].numpy()
 
     config = task.model_config(**TINY)
     env = gym.make("RandAlg/GraphColoring-v0", n_vertices=6)

@@ -9,9 +9,13 @@ from agents.models.population import (
     functional_method_call,
     unflatten_parameters,
 )
-from agents.models.transformer import SEED_MODES, SeededTransformer, TransformerConfig
+from agents.models.transformer import (
+    SEED_MODES,
+    SeededTransformer,
+    TransformerConfig,
+    in_cycle_order,
+)
 from agents.runs.checkpoint import load_model, save_model
-from agents.tasks.coloring.task import in_cycle_order
 from randgym.envs.graph_coloring import adjacency_from_orders
 
 SMALL = {"input_dim": 3, "output_dim": 2, "width": 8, "n_layers": 2, "key_size": 4, "max_len": 6}

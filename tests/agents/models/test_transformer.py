@@ -12,9 +12,8 @@ from agents.models.population import (
     parameter_count,
     unflatten_parameters,
 )
-from agents.models.transformer import SeededTransformer, TransformerConfig
+from agents.models.transformer import SeededTransformer, TransformerConfig, in_cycle_order
 from agents.tasks import ColoringTask, GridTask, RecallTask
-from agents.tasks.coloring.task import in_cycle_order
 from randgym.envs.graph_coloring import adjacency_from_orders
 
 SMALL = {"input_dim": 3, "output_dim": 2, "width": 8, "n_layers": 2, "key_size": 4, "max_len": 6}

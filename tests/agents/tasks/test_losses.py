@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from agents.tasks.coloring.task import coloring_loss, cycle_coloring_loss, in_cycle_order
+from agents.models.transformer import in_cycle_order
+from agents.tasks.coloring.task import coloring_loss, cycle_coloring_loss
 from agents.tasks.recall.task import recall_loss
 from randgym.envs.graph_coloring import adjacency_from_orders
 

@@ -6,9 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from agents.models.transformer import SeededTransformer, TransformerConfig
+from agents.models.transformer import SeededTransformer, TransformerConfig, in_cycle_order
 from agents.tasks import ColoringTask, RecallTask, make_task
-from agents.tasks.coloring.task import in_cycle_order
 
 RNG_SEED = 7
 
@@ -145,8 +144,7 @@ def test_coloring_tokens_mask_and_shapes():
     assert logits.shape == (4, 3, 6, 3)
     assert task.loss(logits, batch).shape == (4, 3)
     # in cycle order: position p holds vertex order[b, p] of the masked forward by vertex
-    tokens = task.tokens(batch).double()
-    by_vertex = model(tokens, seeds(model, 3, task), mask=batch["adjacency"])
+    by_vertex = model(task.tokens(batch).double(), seeds(model, 3, task), mask=batch["adjacency"])
     torch.testing.assert_close(logits, in_cycle_order(by_vertex, batch["order"]))
     # the compiled trainer's path (forward_cycle) gives the same logits
     torch.testing.assert_close(task.cycle_logits(model, batch, seeds(model, 3, task)), logits)
