@@ -32,7 +32,7 @@ from agents.models.memory import MemoryProcessor
 from agents.models.population import functional_method_call, unflatten_parameters
 from agents.models.transformer import SeededTransformer
 from randgym.envs.batching import batch_assign, batch_copy, batch_index
-from randgym.envs.dynamics import Dynamics
+from randgym.envs.dynamics import Dynamics, StepResult
 
 SEQUENTIAL_SEED_MODES = ("prefix_normal", "none")  # the seed enters before the first step
 ONE_SHOT_ELEMENTS = 2**20  # most activation elements of one forward chunk of candidates: 4 MB
@@ -204,46 +204,48 @@ class RolloutEngine:
         actions = self.player.actions(logits.flatten(0, 2))  # (P*I*M, ...)
         state = batch_index(start, _episode_rows(shape))
         result = self.dynamics.step(state, actions)
-        trace = _Trace() if record else None
+        trace = _Trace(self.player, state) if record else None
         if trace is not None:
-            every = np.arange(len(result.reward))
-            trace.record(self.player.trace(state, result.state, every, result.info))
+            trace.record(np.arange(len(result.reward)), result)
         return result.reward, trace
 
     def _play_sequential(self, weights, start, policy_seeds: Tensor, shape, record: bool):
-        """Decodes every distinct history a token per step (see `SlotSplit`)."""
+        """Decodes every distinct history a token per step (see `SlotSplit`).
+
+        Only the episodes still playing are stepped: `state` holds them, `rows` says which
+        episodes they are (numbered (member, instance, seed)).
+        """
         n_members, n_instances, n_seeds = shape
         decoder = self.decoder(self.model, weights, self.player.length)
         decoder.start(policy_seeds, n_instances, self._cache_memory)  # slot i * M + m: seed m
         state = batch_index(start, _episode_rows(shape))  # (P*I*M, ...)
-        member = np.repeat(np.arange(n_members), n_instances * n_seeds)  # of each episode
-        if self.share_histories:  # at first every instance under seed m is in slot m
-            slot, width = np.tile(np.arange(n_seeds), n_members * n_instances), n_seeds
-        else:  # episode (i, m) in slot i * M + m
-            width = n_instances * n_seeds
-            slot = np.tile(np.arange(width), n_members)
-        returns = np.zeros(len(state.done))
-        trace = _Trace() if record else None
+        trace = _Trace(self.player, state) if record else None
+        rows = np.arange(len(state.done))
+        member = rows // (n_instances * n_seeds)
+        # shared: at first every instance under seed m is in slot m; else episode (i, m) in
+        # slot i * M + m
+        width = n_seeds if self.share_histories else n_instances * n_seeds
+        slot = rows % width
+        returns = np.zeros(len(rows))
         while True:
-            rows = np.flatnonzero(~state.done)  # the episodes still playing
+            playing = np.flatnonzero(~state.done)
+            if len(playing) < len(rows):
+                state, rows = batch_index(state, playing), rows[playing]
+                member, slot = member[playing], slot[playing]
             if not len(rows):
                 break
-            playing, members = batch_index(state, rows), member[rows]
-            tokens = self.player.tokens(self.dynamics.observe(playing), policy_seeds.dtype)
+            tokens = self.player.tokens(self.dynamics.observe(state), policy_seeds.dtype)
             keys = tokens if self.share_histories else rows  # rows: every episode apart
-            split = SlotSplit(members, slot[rows], keys, width, n_members, self.compact_below)
+            split = SlotSplit(member, slot, keys, width, n_members, self.compact_below)
             if split.copies is not None:
                 decoder.copy_slots(*(torch.from_numpy(part) for part in split.copies))
-            slot[rows], width = split.slots, split.width
+            slot, width = split.slots, split.width
             logits = decoder.step(split.slot_tokens(tokens))  # (P, W, output_dim)
-            actions = self.player.actions(logits[members, split.slots])  # (n, ...)
-            result = self.dynamics.step(playing, actions)
-            after = batch_copy(state)
-            batch_assign(after, rows, result.state)
-            if trace is not None:
-                trace.record(self.player.trace(state, after, rows, result.info))
-            state = after
+            result = self.dynamics.step(state, self.player.actions(logits[member, slot]))
             returns[rows] += result.reward
+            if trace is not None:
+                trace.record(rows, result)
+            state = result.state
         return returns, trace
 
 
@@ -329,8 +331,13 @@ def _unique_rows(members: np.ndarray, slots: np.ndarray, keys: np.ndarray):
 
 @functools.cache
 def _projection(size: int) -> np.ndarray:
-    """A fixed random direction (size,) that tells token vectors apart."""
-    return np.random.default_rng(size).standard_normal(size)
+    """A fixed random direction (size,) that tells token vectors apart.
+
+    Its weights are integers below 2**20: tokens of integers (one-hot features, rewards)
+    project exactly, so equal tokens project alike wherever the matmul's summation order
+    depends on their row (a float direction split equal histories now and then).
+    """
+    return np.random.default_rng(size).integers(1, 2**20, size).astype(np.float64)
 
 
 def _unique_bytes(members: np.ndarray, slots: np.ndarray, keys: np.ndarray):
@@ -361,13 +368,23 @@ def _padded_pairs(owner, source, target, n_members: int) -> tuple[np.ndarray, np
 
 
 class _Trace:
-    """The player's per-episode records of every step, stacked over steps."""
+    """The player's per-episode records of every step, stacked over steps.
 
-    def __init__(self) -> None:
+    Args:
+        player: Records what a step did (`Player.trace`).
+        state: Every episode's state before the first step.
+    """
+
+    def __init__(self, player: Player, state: Any) -> None:
+        self.player, self.state = player, batch_copy(state)
         self._steps: list[dict[str, np.ndarray]] = []
 
-    def record(self, step: dict[str, np.ndarray]) -> None:
-        self._steps.append(step)
+    def record(self, rows: np.ndarray, result: StepResult) -> None:
+        """Records the step of episodes `rows` (the others finished before it)."""
+        after = batch_copy(self.state)
+        batch_assign(after, rows, result.state)
+        self._steps.append(self.player.trace(self.state, after, rows, result.info))
+        self.state = after
 
     def arrays(self, shape: tuple[int, ...]) -> dict[str, np.ndarray]:
         """Each record as (T, *shape, ...)."""

@@ -25,6 +25,8 @@ def batch_index(batch: Any, index: int | np.ndarray) -> Any:
     if isinstance(batch, tuple) and hasattr(batch, "_fields"):
         return type(batch)(*(batch_index(value, index) for value in batch))
     value = batch[index]
+    if isinstance(index, np.ndarray) and index.ndim:  # advanced indexing made a copy
+        return value
     return value.copy() if isinstance(value, np.ndarray) else value
 
 

@@ -54,20 +54,25 @@ class GridPlayer:
         return self.horizon * self.n_phases
 
     def tokens(self, obs: dict[str, np.ndarray], dtype: torch.dtype = torch.float32) -> Tensor:
-        """Tokens (n, input_dim) of a batch of observations (as `GridDynamics.observe` gives)."""
-        n, size = len(obs["position"]), self.size
-        rows = np.arange(n)
-        tokens = np.zeros((n, self.input_dim), dtype=np.float32)
-        tokens[rows, obs["position"][:, 0]] = 1.0
-        tokens[rows, size + obs["position"][:, 1]] = 1.0
+        """Tokens (n, input_dim) of a batch of observations (as `GridDynamics.observe` gives).
+
+        Every one-hot feature is written by one scatter of ones into the flat token array.
+        """
+        n, size, dim = len(obs["position"]), self.size, self.input_dim
+        offset = 2 * size + 1 + self.n_phases  # the found treasure's x, then y
+        start = np.arange(n) * dim  # each token's first element in the flat array
+        found = np.flatnonzero(obs["treasure"].reshape(-1) != 0)  # row * size**2 + cell
+        row, cell = np.divmod(found, size * size)  # cell: flat index x * size + y
+        ones = (
+            start + obs["position"][:, 0],
+            start + size + obs["position"][:, 1],
+            start + 2 * size + 1 + obs["phase"],
+            row * dim + offset + cell // size,
+            row * dim + offset + size + cell % size,
+        )
+        tokens = np.zeros((n, dim), dtype=np.float32)
+        tokens.reshape(-1)[np.concatenate(ones)] = 1.0
         tokens[:, 2 * size] = obs["last_reward"][:, 0]
-        tokens[rows, 2 * size + 1 + obs["phase"]] = 1.0
-        treasure = obs["treasure"].reshape(n, -1)  # (n, size * size), one 1 once found
-        found = treasure.any(axis=1)
-        cell = treasure.argmax(axis=1)  # flat index x * size + y
-        offset = 2 * size + 1 + self.n_phases
-        tokens[rows[found], offset + cell[found] // size] = 1.0
-        tokens[rows[found], offset + size + cell[found] % size] = 1.0
         if self.visited_map:
             tokens[:, offset + 2 * size :] = obs["visited"].reshape(n, -1)
         return torch.from_numpy(tokens).to(dtype)

@@ -66,11 +66,13 @@ class GridDynamics:
         moved = np.clip(state.position + MOVES[actions], 0, self.size - 1)
         position = np.where(active[:, None], moved, state.position)
         step = state.step + active
-        hit = active & (position == state.treasure).all(axis=1)
+        x, y = position[:, 0], position[:, 1]
+        hit = active & (x == state.treasure[:, 0]) & (y == state.treasure[:, 1])
         reward = np.where(hit, self.find_reward, self.step_reward) * active
         visited = state.visited.copy()
         rows = np.flatnonzero(active)
-        visited[rows, position[rows, 0], position[rows, 1]] = True
+        cells = (rows * self.size + x[rows]) * self.size + y[rows]  # flat index [row, x, y]
+        visited.reshape(-1)[cells] = True
         entered = position.copy()
         phase_over = active & (hit | (step >= self.horizon))
         phase = state.phase + phase_over
