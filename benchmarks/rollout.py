@@ -13,8 +13,10 @@ unbatched model decoding incrementally. All run in this process, back to back, o
 model. The engine's FLOP/s counts the matmul FLOPs (`FlopCounterMode`) of every token the
 decoder actually processed, at its position, against the matmul peak measured in the same
 run. Target: >= 50 % of the matmul peak. The last lines bound that share: the generation's
-time outside the decoder caps it whatever the decoder's speed, and a slot per episode shows
-the share of a decoder that does more work.
+time outside the decoder caps it whatever the decoder's speed; the attention state a step
+must read (softmax: the keys and values so far; linear: its state, also written back) takes
+time at the memory bandwidth measured in the same run, however the decoder is written; and a
+slot per episode shows the share of a decoder that does more work.
 """
 
 from __future__ import annotations
@@ -40,14 +42,15 @@ from agents.tasks import GridTask
 from agents.tasks.grid.player import GridPlayer, GridTransformerPolicy
 from benchmarks.machine import describe
 from benchmarks.matmul_peak import batched_matmul_gflops, peak_gflops
+from benchmarks.memory_bandwidth import copy_gbs
 
 
 class Tally:
-    """Tokens, matmul FLOPs and seconds of the steps that counting decoders processed."""
+    """Tokens, matmul FLOPs, attention-state bytes and seconds of counted decoder steps."""
 
     def __init__(self, flops_at: list[float]) -> None:
         self.flops_at = flops_at  # per sequence, of a step at each position
-        self.tokens, self.flops, self.seconds = 0, 0.0, 0.0
+        self.tokens, self.flops, self.state_bytes, self.seconds = 0, 0.0, 0.0, 0.0
 
 
 class CountingDecoder(PopulationDecoder):
@@ -57,11 +60,22 @@ class CountingDecoder(PopulationDecoder):
         super().__init__(*args)
         self.tally = tally
 
+    def state_bytes(self) -> int:
+        """Bytes of attention state a step must move per sequence, at the least.
+
+        Softmax attention reads the keys and values written so far, once; linear attention
+        reads its key x key state and writes it back. Every layer, every head.
+        """
+        cfg = self.config
+        per_head = 2 * cfg.key_size * ((self.position + 1) if self.softmax else cfg.key_size)
+        return cfg.n_layers * cfg.n_heads * per_head * self.head.weight.element_size()
+
     def step(self, tokens: Tensor) -> Tensor:
         """Counts, then steps (timed)."""
         n_sequences = tokens.shape[0] * tokens.shape[1]
         self.tally.tokens += n_sequences
         self.tally.flops += n_sequences * self.tally.flops_at[self.position]
+        self.tally.state_bytes += n_sequences * self.state_bytes()
         start = time.perf_counter()
         logits = super().step(tokens)
         self.tally.seconds += time.perf_counter() - start
@@ -203,6 +217,16 @@ def main() -> None:
         f"bound: the work outside the decoder takes {outside:.1f} s; an instant decoder would "
         f"reach {100 * tally.flops / outside / 1e9 / peak:.0f} % of the peak; for the engine "
         f"to reach 50 %, {needed}"
+    )
+    bandwidth = copy_gbs(threads)
+    traffic = tally.state_bytes / bandwidth / 1e9  # seconds, at the measured bandwidth
+    gemms = tally.flops / peak / 1e9  # seconds, at the matmul peak
+    print(
+        f"floor: the attention state alone moves {tally.state_bytes / 1e9:.1f} GB, "
+        f"{traffic:.2f} s at the {bandwidth:.1f} GB/s a copy reaches here; with the GEMMs at the "
+        f"peak ({gemms:.2f} s) the engine could reach at most "
+        f"{100 * gemms / (gemms + traffic + outside):.0f} % of the peak (with the work outside "
+        f"the decoder as it is), {100 * gemms / (gemms + traffic):.0f} % with none"
     )
     per_episode = alone_tally.flops / alone_seconds / 1e9
     print(
