@@ -376,13 +376,15 @@ class _Trace:
     """
 
     def __init__(self, player: Player, state: Any) -> None:
-        self.player, self.state = player, batch_copy(state)
+        self.player, self.state = player, state  # states are never written in place
         self._steps: list[dict[str, np.ndarray]] = []
 
     def record(self, rows: np.ndarray, result: StepResult) -> None:
-        """Records the step of episodes `rows` (the others finished before it)."""
-        after = batch_copy(self.state)
-        batch_assign(after, rows, result.state)
+        """Records the step of episodes `rows` (increasing; the others finished before it)."""
+        after = result.state
+        if len(rows) < len(self.state.done):  # the finished episodes keep their states
+            after = batch_copy(self.state)
+            batch_assign(after, rows, result.state)
         self._steps.append(self.player.trace(self.state, after, rows, result.info))
         self.state = after
 
