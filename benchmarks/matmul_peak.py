@@ -32,7 +32,8 @@ def _best_gflops(
     return flops / best / 1e9
 
 
-def _on_threads(threads: int, measure: Callable[[], float]) -> float:
+def on_threads(threads: int, measure: Callable[[], float]) -> float:
+    """`measure()` on `threads` torch threads; the thread count is restored after."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -55,7 +56,7 @@ def matmul_gflops(
     def run() -> None:
         torch.mm(a, b, out=out)
 
-    return _on_threads(threads, lambda: _best_gflops(run, 2 * size**3, repeats, clock))
+    return on_threads(threads, lambda: _best_gflops(run, 2 * size**3, repeats, clock))
 
 
 def batched_matmul_gflops(
@@ -77,7 +78,7 @@ def batched_matmul_gflops(
         torch.baddbmm(bias, h, weight, out=out)
 
     flops = 2 * batch * rows * inner * cols
-    return _on_threads(threads, lambda: _best_gflops(run, flops, repeats, clock))
+    return on_threads(threads, lambda: _best_gflops(run, flops, repeats, clock))
 
 
 def peak_gflops(

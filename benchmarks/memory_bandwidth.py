@@ -14,14 +14,15 @@ import time
 
 import torch
 
+from benchmarks.matmul_peak import on_threads
+
 
 def copy_gbs(threads: int, megabytes: int = 256, repeats: int = 5) -> float:
     """The best GB/s (bytes read plus bytes written) of copying `megabytes` on `threads`."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        source = torch.ones(megabytes * 2**20 // 4)
-        target = torch.empty_like(source)
+    source = torch.ones(megabytes * 2**20 // 4)
+    target = torch.empty_like(source)
+
+    def measure() -> float:
         target.copy_(source)  # warm-up: every page mapped
         best = float("inf")
         for _ in range(repeats):
@@ -29,8 +30,8 @@ def copy_gbs(threads: int, megabytes: int = 256, repeats: int = 5) -> float:
             target.copy_(source)
             best = min(best, time.perf_counter() - start)
         return 2 * source.nbytes / best / 1e9
-    finally:
-        torch.set_num_threads(previous)
+
+    return on_threads(threads, measure)
 
 
 def main() -> None:
